@@ -1,0 +1,43 @@
+// What a model file says about itself, and whether a config fits it.
+//
+// The model file is the source of truth for tensor names, element types and shapes:
+// the publisher refuses a config that does not fit, and the device checks again before
+// a new version becomes current. read_tflite_file is small enough for a device build;
+// ONNX reading lives on the publisher side (publisher/onnx_reader.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "modelcast/manifest.h"
+#include "modelcast/status.h"
+
+namespace modelcast {
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;           // same spelling as TensorSpec::dtype
+  std::vector<int64_t> shape;  // -1 for dynamic dimensions
+};
+
+struct ModelInfo {
+  std::string format;  // "tflite", "onnx" or "opaque"
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+  Json metadata = Json::object();  // producer, opset, description, TFLite metadata names...
+  std::string note;                // e.g. "not inspected: Core ML models are carried as opaque files"
+};
+
+// Reads a TFLite FlatBuffer (streamed into a bounded buffer, verified before any access).
+Result<ModelInfo> read_tflite_file(const std::string& path);
+Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std::string& what);
+
+// True when the file looks like TFLite ("TFL3" identifier at offset 4).
+bool looks_like_tflite(const std::string& path);
+
+// kConfigMismatch naming the tensor and both values when `config` does not fit `model`:
+// every configured input/output exists with the same dtype and a compatible shape
+// (-1 matches anything), and a labelled output's class dimension equals the label count.
+Status check_config_fits(const ModelConfig& config, const ModelInfo& model, const std::string& model_file);
+
+}  // namespace modelcast
