@@ -1,0 +1,19 @@
+// Publisher-side model inspection: TFLite through the shared FlatBuffers reader, ONNX
+// through libonnx's protobuf classes, anything else carried as an opaque file.
+#pragma once
+
+#include <string>
+
+#include "modelcast/model_info.h"
+
+namespace modelcast {
+
+// Dispatches on content (TFLite identifier, ONNX protobuf) and extension. Unknown formats
+// (.mlmodel, .pb, labels...) return format "opaque" with a note, never an error; a file
+// that claims a known format but is malformed or truncated returns kCorruption.
+Result<ModelInfo> inspect_model_file(const std::string& path);
+
+// ONNX only; kCorruption on anything that does not parse.
+Result<ModelInfo> read_onnx_file(const std::string& path);
+
+}  // namespace modelcast
