@@ -52,6 +52,42 @@ std::u16string to_utf16(const std::string& s) {
   return out;
 }
 
+// RFC 8785 strings are Unicode: refuse what a conforming UTF-8 decoder would (overlong
+// forms, surrogates, code points above U+10FFFF), so two readers never disagree on bytes.
+bool is_valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+// RFC 6901: '~' and '/' inside a key are escaped so the pointer names one place.
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out.push_back(c);
+  }
+  return out;
+}
+
 void append_string(std::string& out, const std::string& s) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');
@@ -99,7 +135,11 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
     case Json::value_t::number_float:
       return error(StatusCode::kCorruption,
                    (pointer.empty() ? "/" : pointer) + ": floating-point numbers are not allowed (use an integer or a string)");
-    case Json::value_t::string: append_string(out, v.get_ref<const std::string&>()); return Status::ok();
+    case Json::value_t::string:
+      if (!is_valid_utf8(v.get_ref<const std::string&>()))
+        return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": string is not valid UTF-8");
+      append_string(out, v.get_ref<const std::string&>());
+      return Status::ok();
     case Json::value_t::array: {
       out.push_back('[');
       for (size_t i = 0; i < v.size(); ++i) {
@@ -111,7 +151,11 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
     }
     case Json::value_t::object: {
       std::vector<std::pair<std::u16string, const std::string*>> keys;
-      for (auto it = v.begin(); it != v.end(); ++it) keys.emplace_back(to_utf16(it.key()), &it.key());
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!is_valid_utf8(it.key()))
+          return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": key is not valid UTF-8");
+        keys.emplace_back(to_utf16(it.key()), &it.key());
+      }
       std::sort(keys.begin(), keys.end());
       out.push_back('{');
       bool first = true;
@@ -120,7 +164,7 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
         first = false;
         append_string(out, *k.second);
         out.push_back(':');
-        MC_RETURN_IF_ERROR(append_canonical(out, v.at(*k.second), pointer + "/" + *k.second));
+        MC_RETURN_IF_ERROR(append_canonical(out, v.at(*k.second), pointer + "/" + pointer_token(*k.second)));
       }
       out.push_back('}');
       return Status::ok();

@@ -83,6 +83,9 @@ Result<TensorSpec> tensor_from_json(const Json& v, const std::string& where, boo
   for (size_t i = 0; i < shape.size(); ++i) {
     std::string dim = where + ".shape[" + std::to_string(i) + "]";
     if (!shape[i].is_number_integer()) return corrupt(dim, "must be an integer (-1 for dynamic)");
+    // Checked before the signed read below: 2^64-1 would otherwise wrap to -1 (dynamic).
+    if (shape[i].is_number_unsigned() && shape[i].get<uint64_t>() > (uint64_t{1} << 40))
+      return corrupt(dim, std::to_string(shape[i].get<uint64_t>()) + " is not -1 or a size");
     int64_t d = shape[i].get<int64_t>();
     if (d < -1 || d > (int64_t{1} << 40)) return corrupt(dim, std::to_string(d) + " is not -1 or a size");
     t.shape.push_back(d);

@@ -23,7 +23,8 @@ constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2^53 - 1, exact in eve
 // `what` names the document in errors ("manifest", "config.json").
 Result<Json> parse_json_strict(std::string_view text, size_t max_bytes, const std::string& what);
 
-// RFC 8785 bytes of `value`; fails naming the JSON pointer of a float or unsafe integer.
+// RFC 8785 bytes of `value`; fails naming the JSON pointer (RFC 6901) of a float, an
+// unsafe integer, or a string or key that is not valid UTF-8.
 Result<std::string> canonical_json(const Json& value);
 
 // What goes to disk for review: sorted keys, two-space indent, trailing newline, stable.
