@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "modelcast/canonical_json.h"
+#include "modelcast/model_info.h"
+#include "modelcast/status.h"
+
 namespace modelcast {
 
 struct ConfigInitOptions {
@@ -16,5 +20,11 @@ struct ConfigInitOptions {
 int run_config_init(const ConfigInitOptions& options);
 
 int run_inspect(const std::string& model_file, bool json);
+
+// The values behind the two commands, for callers that want them without stdout: the
+// config run_config_init prints (already accepted by config_from_json and
+// check_config_fits), and the object `inspect --json` prints.
+Result<Json> config_init_json(const ConfigInitOptions& options);
+Json inspect_to_json(const std::string& model_file, const ModelInfo& model);
 
 }  // namespace modelcast

@@ -2,6 +2,8 @@
 // through libonnx's protobuf classes, anything else carried as an opaque file.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "modelcast/model_info.h"
@@ -15,5 +17,7 @@ Result<ModelInfo> inspect_model_file(const std::string& path);
 
 // ONNX only; kCorruption on anything that does not parse.
 Result<ModelInfo> read_onnx_file(const std::string& path);
+// The same from memory (fuzzing, tests); `what` names the bytes in errors.
+Result<ModelInfo> read_onnx_buffer(const uint8_t* data, size_t size, const std::string& what);
 
 }  // namespace modelcast

@@ -6,7 +6,9 @@
 // ONNX reading lives on the publisher side (publisher/onnx_reader.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "modelcast/manifest.h"
@@ -18,6 +20,7 @@ struct TensorInfo {
   std::string name;
   std::string dtype;           // same spelling as TensorSpec::dtype
   std::vector<int64_t> shape;  // -1 for dynamic dimensions
+  bool ranked = true;          // false when the model leaves even the rank open (shape empty)
 };
 
 struct ModelInfo {
@@ -39,5 +42,10 @@ bool looks_like_tflite(const std::string& path);
 // every configured input/output exists with the same dtype and a compatible shape
 // (-1 matches anything), and a labelled output's class dimension equals the label count.
 Status check_config_fits(const ModelConfig& config, const ModelInfo& model, const std::string& model_file);
+
+// Text taken from a model file (tensor names, descriptions) made safe to put in JSON:
+// invalid UTF-8 becomes U+FFFD and the result is cut at max_bytes on a character
+// boundary. Model files are untrusted; nlohmann's strict dump would throw on bad UTF-8.
+std::string model_text(std::string_view raw, size_t max_bytes);
 
 }  // namespace modelcast

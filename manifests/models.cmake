@@ -1,0 +1,31 @@
+# Model readers a device can afford, added to modelcast_format: the TFLite FlatBuffer
+# reader and the config-fits-model check. Included by manifests/CMakeLists.txt; also built
+# into the device fetcher, so nothing here may pull in ONNX, protobuf or libgit2.
+
+# The TFLite schema is not packaged by Debian; the C++ accessors are generated from our
+# own copy of its subset at build time.
+if(TARGET flatbuffers::flatc)
+  set(MODELCAST_FLATC flatbuffers::flatc)
+else()
+  find_program(MODELCAST_FLATC flatc REQUIRED)
+endif()
+
+set(MODELCAST_TFLITE_SCHEMA ${CMAKE_CURRENT_LIST_DIR}/schema/tflite/schema.fbs)
+set(MODELCAST_GENERATED_DIR ${CMAKE_CURRENT_BINARY_DIR}/generated)
+set(MODELCAST_TFLITE_HEADER ${MODELCAST_GENERATED_DIR}/tflite/schema_generated.h)
+add_custom_command(
+  OUTPUT ${MODELCAST_TFLITE_HEADER}
+  COMMAND ${MODELCAST_FLATC} --cpp -o ${MODELCAST_GENERATED_DIR}/tflite ${MODELCAST_TFLITE_SCHEMA}
+  DEPENDS ${MODELCAST_TFLITE_SCHEMA}
+  COMMENT "Generating the TFLite schema reader with flatc"
+  VERBATIM)
+add_custom_target(modelcast_tflite_schema DEPENDS ${MODELCAST_TFLITE_HEADER})
+
+target_sources(modelcast_format PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/src/tflite_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/src/model_info.cc
+  ${MODELCAST_TFLITE_HEADER})
+add_dependencies(modelcast_format modelcast_tflite_schema)
+# The generated header is private: only tflite_reader.cc sees the schema.
+target_include_directories(modelcast_format PRIVATE ${MODELCAST_GENERATED_DIR})
+target_link_libraries(modelcast_format PRIVATE flatbuffers::flatbuffers)

@@ -1,0 +1,140 @@
+// Whether a config fits the model it ships with, and the text hygiene both model readers
+// share. Used by the publisher before it signs and by the device before a version
+// becomes current, so the messages name the tensor and both values: they end up in a
+// CI log or in the fetcher's last_error.
+
+#include <string>
+
+#include "modelcast/model_info.h"
+
+namespace modelcast {
+
+namespace {
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ",";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+std::string names_text(const std::vector<TensorInfo>& tensors) {
+  if (tensors.empty()) return "none";
+  std::string out;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += quoted(tensors[i].name);
+  }
+  return out;
+}
+
+const TensorInfo* find_tensor(const std::vector<TensorInfo>& tensors, const std::string& name) {
+  for (const auto& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+Status mismatch(const std::string& model_file, const std::string& message) {
+  return error(StatusCode::kConfigMismatch, model_file + ": " + message);
+}
+
+Status check_tensors(const std::vector<TensorSpec>& configured, const std::vector<TensorInfo>& actual, const char* kind,
+                     const std::string& model_file) {
+  const std::string plural = std::string(kind) + "s";
+  if (configured.size() > actual.size())
+    return mismatch(model_file, "config lists " + std::to_string(configured.size()) + " " + plural + " but the model has " +
+                                    std::to_string(actual.size()) + " (" + names_text(actual) + ")");
+  for (const auto& spec : configured) {
+    const std::string what = std::string("config ") + kind + " " + quoted(spec.name);
+    const TensorInfo* t = find_tensor(actual, spec.name);
+    if (t == nullptr)
+      return mismatch(model_file, what + ": the model has no " + kind + " of that name (its " + plural + ": " +
+                                      names_text(actual) + ")");
+    if (spec.dtype != t->dtype)
+      return mismatch(model_file, what + ": dtype " + quoted(spec.dtype) + " but the model's is " + quoted(t->dtype));
+    // A model that leaves the rank open accepts any shape the config settles on.
+    if (!t->ranked) continue;
+    if (spec.shape.size() != t->shape.size())
+      return mismatch(model_file, what + ": shape " + shape_text(spec.shape) + " has rank " +
+                                      std::to_string(spec.shape.size()) + " but the model's " + shape_text(t->shape) +
+                                      " has rank " + std::to_string(t->shape.size()));
+    for (size_t i = 0; i < spec.shape.size(); ++i) {
+      // -1 on either side is a dynamic dimension: the runtime resolves it, so it fits.
+      if (spec.shape[i] == -1 || t->shape[i] == -1 || spec.shape[i] == t->shape[i]) continue;
+      return mismatch(model_file, what + ": shape " + shape_text(spec.shape) + " does not match the model's " +
+                                      shape_text(t->shape) + " (dimension " + std::to_string(i) + ": " +
+                                      std::to_string(spec.shape[i]) + " vs " + std::to_string(t->shape[i]) + ")");
+    }
+    if (spec.labels.empty()) continue;
+    if (t->shape.empty())
+      return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
+                                      " labels but the model's output is a scalar, with no class dimension");
+    // The class dimension is the last one; when the model leaves it dynamic, the config's
+    // own shape may still fix it.
+    int64_t classes = t->shape.back();
+    if (classes == -1) classes = spec.shape.back();
+    if (classes != -1 && static_cast<int64_t>(spec.labels.size()) != classes)
+      return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
+                                      " labels but the model's class dimension is " + std::to_string(classes));
+  }
+  return Status::ok();
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF).
+size_t utf8_sequence(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
+}  // namespace
+
+Status check_config_fits(const ModelConfig& config, const ModelInfo& model, const std::string& model_file) {
+  // An opaque file (Core ML, TF SavedModel, labels) says nothing about its tensors; the
+  // config is the only description there is.
+  if (model.format == "opaque") return Status::ok();
+  MC_RETURN_IF_ERROR(check_tensors(config.inputs, model.inputs, "input", model_file));
+  MC_RETURN_IF_ERROR(check_tensors(config.outputs, model.outputs, "output", model_file));
+  return Status::ok();
+}
+
+std::string model_text(std::string_view raw, size_t max_bytes) {
+  static const char kReplacement[] = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(raw.size() < max_bytes ? raw.size() : max_bytes);
+  for (size_t i = 0; i < raw.size();) {
+    size_t n = utf8_sequence(raw, i);
+    std::string_view piece = n == 0 ? std::string_view(kReplacement, 3) : raw.substr(i, n);
+    if (out.size() + piece.size() > max_bytes) break;
+    out.append(piece.data(), piece.size());
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+}  // namespace modelcast
