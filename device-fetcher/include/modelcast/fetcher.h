@@ -1,0 +1,182 @@
+// Fetcher: keeps the newest acceptable version of each model in a device cache, and
+// falls back to the version it has whenever anything is wrong.
+//
+// update(model) asks the server for the signed manifest (a conditional GET: an unchanged
+// manifest costs one 304), checks it (pinned keys, schema, expiry, rollback, what the
+// device supports, rollout), downloads only the files whose SHA-256 the cache lacks
+// (streaming: decompress, hash and write while receiving; resumable), builds the new
+// version folder from hard links, and swaps `current` with one atomic rename. Any failure
+// leaves the active version untouched and is reported as status kFallback (or kNone
+// when there is no model yet) with a `reason`.
+//
+// open(model) never touches the network and never blocks: it returns the active
+// version's folder. A version folder is immutable once made current and is only removed
+// when more than `keep_versions` newer folders exist, so a reader that resolved a
+// version keeps consistent files while later updates run (files are hard links: even a
+// removed folder's files stay readable through descriptors already open).
+//
+// Cache layout (DESIGN.md): blobs/sha256/<2>/<64>, models/<m>/versions/<v>/,
+// models/<m>/current -> versions/<v>, models/<m>/state.json, tmp/, lock.
+//
+// Thread safety: a Fetcher may be shared by threads. update() calls are serialised by
+// the cache's lock file (also across processes); open() and status() take no lock.
+// cancel() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "modelcast/file_system.h"
+#include "modelcast/http_transport.h"
+#include "modelcast/manifest.h"
+#include "modelcast/signing.h"
+#include "modelcast/status.h"
+
+namespace modelcast {
+
+// Wall-clock seconds since the epoch; tests substitute a fixed clock to test expiry.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_unix() const = 0;
+};
+std::shared_ptr<Clock> system_clock();
+
+struct Progress {
+  std::string model;
+  std::string file;            // manifest path of the file being received
+  size_t file_index = 0;       // 0-based among the files to download
+  size_t file_count = 0;       // files to download (not those already cached)
+  uint64_t bytes_done = 0;     // stored (wire) bytes received for this update, resumed bytes included
+  uint64_t bytes_total = 0;    // stored bytes of every file to download
+};
+// Called on the updating thread; return false to cancel the update.
+using ProgressCallback = std::function<bool(const Progress&)>;
+
+struct FetcherOptions {
+  std::string base_url;   // the tree's root: https://host/path, http://, or file:///abs/path
+  std::string cache_dir;  // created when missing
+  std::vector<PublicKey> trusted_keys;
+  size_t threshold = 1;   // distinct trusted signatures required
+  std::string platform;   // e.g. "android-arm64"
+  std::string channel = "stable";
+  std::string app_version;             // "2.10.1"; empty refuses manifests with min_app_version
+  std::vector<std::string> features;   // what this app can extract/understand
+  std::vector<std::string> runtimes;   // e.g. {"tflite"}; empty: requires.runtime is not checked
+  std::string device_id;  // stable id for rollout buckets; empty joins only 100% rollouts
+  int connect_timeout_ms = 10000;
+  int low_speed_time_ms = 30000;  // abort a transfer stalled this long
+  int manifest_timeout_ms = 30000;  // whole-request deadline for the (small) manifest
+  int max_retries = 2;      // per file within one update, each resuming where the last stopped
+  size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
+  bool wait_for_lock = true;  // false: an update finding another updater running returns kBusy
+  std::shared_ptr<HttpTransport> transport;  // null: make_default_transport()
+  std::shared_ptr<Clock> clock;              // null: system_clock()
+  std::shared_ptr<FileSystem> file_system;   // null: posix_file_system()
+  ProgressCallback progress;
+};
+
+enum class UpdateStatus {
+  kUpdated,   // moved to a newer version
+  kCurrent,   // the active version is the newest this device may take
+  kFallback,  // something was wrong; the previous active version stays in use
+  kNone,      // no usable version is active
+};
+const char* update_status_name(UpdateStatus status);
+
+struct UpdateResult {
+  UpdateStatus status = UpdateStatus::kNone;
+  uint64_t version = 0;  // active version afterwards; 0 when none
+  std::string path;      // its folder; empty when none
+  // Why the device is not on the server's newest version: a status_code_name ("signature",
+  // "hash-mismatch", "network", ...) or "rollout". Empty when nothing was refused.
+  std::string reason;
+  std::string message;          // one line naming what and where
+  uint64_t offered_version = 0;  // version in the server's manifest; 0 when not read
+  bool not_modified = false;     // the server answered 304
+  uint64_t bytes_downloaded = 0;  // wire bytes of blobs received by this update
+  uint64_t files_downloaded = 0;
+  uint64_t files_reused = 0;  // already in the cache (dedupe)
+};
+
+struct ModelFile {
+  std::string path;       // relative, as in the manifest
+  std::string full_path;  // absolute path inside the version folder
+  std::string sha256;
+  uint64_t size = 0;
+};
+
+struct OpenedModel {
+  std::string model;
+  uint64_t version = 0;
+  std::string path;  // the version folder: files + manifest.json (stable while kept)
+  std::vector<ModelFile> files;
+  ModelConfig config;
+  Json config_json;  // signed.config as published
+  Manifest manifest;
+};
+
+struct OpenOptions {
+  // Re-hash every file against the manifest (slow on big models); otherwise sizes only.
+  bool verify_hashes = false;
+};
+
+// What state.json records for a model.
+struct ModelState {
+  uint64_t active_version = 0;  // from `current`; 0 when none
+  uint64_t highest_seen = 0;    // highest authentic, unexpired version ever read (rollback floor)
+  std::string etag;
+  uint64_t etag_version = 0;
+  int64_t last_check = 0;  // unix seconds of the last update attempt
+  std::string last_status;
+  std::string last_reason;
+  std::string last_message;
+};
+
+class Fetcher {
+ public:
+  // Checks the options (names, URL scheme, at least one key) and creates the cache folders.
+  static Result<std::unique_ptr<Fetcher>> create(FetcherOptions options);
+  ~Fetcher();
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  // Never fails: every problem becomes kFallback/kNone with a reason.
+  UpdateResult update(const std::string& model);
+
+  // Offline. kNotFound when no complete version is active. When `current` is damaged
+  // (it never is after a crash, but a user may delete files) the newest complete kept
+  // version is returned instead.
+  Result<OpenedModel> open(const std::string& model, const OpenOptions& options = {}) const;
+
+  // Stops a running update (it returns kFallback/kNone with reason "cancelled"). The
+  // next update() runs normally.
+  void cancel();
+
+  // Removes partial state left by a crash: tmp files that cannot be resumed, half-built
+  // or never-activated version folders. update() does this itself under the lock.
+  Status recover();
+
+  const FetcherOptions& options() const { return options_; }
+
+ private:
+  explicit Fetcher(FetcherOptions options);
+  struct Impl;
+  FetcherOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Offline helpers that need no keys (the CLI's `open` and `status`).
+Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model,
+                                      const OpenOptions& options = {});
+Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model);
+
+// Rollout bucket 0..99 of a device for a model: stable across versions, so raising the
+// percentage only adds devices.
+int rollout_bucket(const std::string& device_id, const std::string& model);
+
+}  // namespace modelcast

@@ -1,0 +1,269 @@
+#include "cache.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <set>
+
+#include "modelcast/encoding.h"
+#include "modelcast/fs.h"
+#include "modelcast/sha256.h"
+
+namespace modelcast {
+
+namespace {
+
+constexpr size_t kMaxStateBytes = 64 * 1024;
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool parse_version(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 16 || s[0] == '0') return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool resumable_tmp_name(const std::string& name) {
+  for (const char* suffix : {".part", ".zst.part"}) {
+    size_t n = std::strlen(suffix);
+    if (name.size() == 64 + n && name.compare(64, n, suffix) == 0 && is_lower_hex(name.substr(0, 64), 64)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+uint64_t current_version(const ModelPaths& paths) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(paths.current_link().c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  std::string target(buf, static_cast<size_t>(n));
+  const std::string prefix = "versions/";
+  uint64_t v = 0;
+  if (target.compare(0, prefix.size(), prefix) != 0 || !parse_version(target.substr(prefix.size()), &v)) return 0;
+  return v;
+}
+
+std::vector<uint64_t> list_versions(const ModelPaths& paths) {
+  std::vector<uint64_t> out;
+  for (const auto& name : list_dir(paths.versions_dir())) {
+    uint64_t v;
+    if (parse_version(name, &v) && is_dir(paths.version_dir(v))) out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, const OpenOptions& options) {
+  const std::string dir = paths.version_dir(version);
+  MC_ASSIGN_OR_RETURN(std::string bytes, read_file(dir + "/manifest.json", kMaxManifestBytes));
+  auto parsed = parse_signed_manifest(bytes);
+  if (!parsed.ok()) return parsed.status().with_context(dir + "/manifest.json");
+  SignedManifest& sm = parsed.value();
+  if (sm.manifest.model != paths.model || sm.manifest.version != version)
+    return error(StatusCode::kCorruption, dir + "/manifest.json: describes " + sm.manifest.model + " v" +
+                                              std::to_string(sm.manifest.version));
+  OpenedModel out;
+  out.model = paths.model;
+  out.version = version;
+  out.path = dir;
+  for (const auto& f : sm.manifest.files) {
+    ModelFile mf{f.path, dir + "/" + f.path, f.sha256, f.size};
+    struct stat st;
+    if (::stat(mf.full_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      return error(StatusCode::kCorruption, mf.full_path + ": missing");
+    if (static_cast<uint64_t>(st.st_size) != f.size)
+      return error(StatusCode::kHashMismatch, mf.full_path + ": " + std::to_string(st.st_size) + " bytes, manifest says " +
+                                                  std::to_string(f.size));
+    if (options.verify_hashes) {
+      MC_ASSIGN_OR_RETURN(FileDigest d, sha256_file(mf.full_path));
+      if (d.sha256 != f.sha256) return error(StatusCode::kHashMismatch, mf.full_path + ": SHA-256 differs from the manifest");
+    }
+    out.files.push_back(std::move(mf));
+  }
+  out.config = sm.manifest.config;
+  out.config_json = sm.signed_json.at("config");
+  out.manifest = std::move(sm.manifest);
+  return out;
+}
+
+Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& options) {
+  uint64_t cur = current_version(paths);
+  Status first;
+  if (cur > 0) {
+    auto m = load_version(paths, cur, options);
+    if (m.ok()) return m;
+    first = m.status();
+  }
+  // `current` is damaged (files deleted by someone): the newest complete older version.
+  auto versions = list_versions(paths);
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (*it == cur || (cur > 0 && *it > cur)) continue;
+    auto m = load_version(paths, *it, options);
+    if (m.ok()) return m;
+  }
+  if (!first.is_ok()) return first;
+  return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
+}
+
+ModelState read_state(const ModelPaths& paths) {
+  ModelState s;
+  s.active_version = current_version(paths);
+  auto bytes = read_file(paths.state_path(), kMaxStateBytes);
+  if (!bytes.ok()) return s;
+  auto doc = parse_json_strict(bytes.value(), kMaxStateBytes, "state.json");
+  if (!doc.ok() || !doc->is_object()) return s;
+  const Json& j = doc.value();
+  auto u64 = [&](const char* k) -> uint64_t {
+    return j.contains(k) && j.at(k).is_number_unsigned() ? j.at(k).get<uint64_t>() : 0;
+  };
+  auto str = [&](const char* k) -> std::string {
+    return j.contains(k) && j.at(k).is_string() ? j.at(k).get<std::string>() : std::string();
+  };
+  s.highest_seen = u64("highest_seen");
+  s.etag = str("etag");
+  s.etag_version = u64("etag_version");
+  s.last_check = static_cast<int64_t>(u64("last_check"));
+  s.last_status = str("last_status");
+  s.last_reason = str("last_reason");
+  s.last_message = str("last_message");
+  return s;
+}
+
+Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s) {
+  Json j = {{"highest_seen", s.highest_seen}, {"etag", s.etag},           {"etag_version", s.etag_version},
+            {"last_check", s.last_check},     {"last_status", s.last_status}, {"last_reason", s.last_reason},
+            {"last_message", s.last_message}};
+  return fs.write_file_atomic(paths.state_path(), pretty_json(j));
+}
+
+Status recover_model(FileSystem& fs, const ModelPaths& paths) {
+  (void)fs.remove_all(paths.model_dir() + "/current.new");
+  uint64_t cur = current_version(paths);
+  bool changed = false;
+  for (const auto& name : list_dir(paths.versions_dir())) {
+    uint64_t v = 0;
+    bool numbered = parse_version(name, &v);
+    bool never_current = numbered && (cur == 0 || v > cur);
+    bool incomplete = numbered && !path_exists(paths.version_dir(v) + "/manifest.json");
+    if (!numbered || never_current || (incomplete && v != cur)) {
+      MC_RETURN_IF_ERROR(fs.remove_all(paths.versions_dir() + "/" + name));
+      changed = true;
+    }
+  }
+  for (const auto& name : list_dir(paths.model_dir())) {
+    if (name.find(".tmp.") != std::string::npos) {  // an interrupted state.json write
+      MC_RETURN_IF_ERROR(fs.remove_all(paths.model_dir() + "/" + name));
+    }
+  }
+  if (changed) MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
+  return Status::ok();
+}
+
+Status recover_tmp(FileSystem& fs, const BlobStore& store) {
+  for (const auto& name : list_dir(store.tmp_dir()))
+    if (!resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
+  return Status::ok();
+}
+
+Status clear_tmp(FileSystem& fs, const BlobStore& store) {
+  for (const auto& name : list_dir(store.tmp_dir())) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
+  return Status::ok();
+}
+
+Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
+                                  const SignedManifest& sm, const std::string& manifest_bytes) {
+  const uint64_t v = sm.manifest.version;
+  const std::string building = paths.building_dir(v);
+  const std::string final_dir = paths.version_dir(v);
+  MC_RETURN_IF_ERROR(fs.remove_all(building));
+  MC_RETURN_IF_ERROR(fs.make_dirs(building));
+  std::set<std::string> dirs = {building};
+  for (const auto& f : sm.manifest.files) {
+    std::string dst = building + "/" + f.path;
+    std::string parent = parent_dir(dst);
+    if (!dirs.count(parent)) {
+      MC_RETURN_IF_ERROR(fs.make_dirs(parent));
+      for (std::string d = parent; d.size() > building.size(); d = parent_dir(d)) dirs.insert(d);
+    }
+    MC_RETURN_IF_ERROR(fs.link(store.blob_path(f.sha256), dst));
+  }
+  MC_RETURN_IF_ERROR(fs.write_file_atomic(building + "/manifest.json", manifest_bytes));
+  // Deepest first, so each folder's entry in its parent is durable after its content.
+  std::vector<std::string> ordered(dirs.begin(), dirs.end());
+  std::sort(ordered.begin(), ordered.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& d : ordered) MC_RETURN_IF_ERROR(fs.sync_dir(d));
+  if (path_exists(final_dir)) MC_RETURN_IF_ERROR(fs.remove_all(final_dir));  // never current (checked by the caller)
+  MC_RETURN_IF_ERROR(fs.rename(building, final_dir));
+  MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
+  return final_dir;
+}
+
+Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t version) {
+  const std::string tmp_link = paths.model_dir() + "/current.new";
+  MC_RETURN_IF_ERROR(fs.remove_all(tmp_link));
+  MC_RETURN_IF_ERROR(fs.symlink("versions/" + std::to_string(version), tmp_link));
+  MC_RETURN_IF_ERROR(fs.rename(tmp_link, paths.current_link()));
+  return fs.sync_dir(paths.model_dir());
+}
+
+Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
+  if (keep < 1) keep = 1;
+  uint64_t cur = current_version(paths);
+  if (cur == 0) return Status::ok();
+  auto versions = list_versions(paths);
+  size_t kept_older = 0;
+  bool changed = false;
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (*it == cur) continue;
+    if (*it < cur && kept_older + 1 < keep) {
+      ++kept_older;
+      continue;
+    }
+    MC_RETURN_IF_ERROR(fs.remove_all(paths.version_dir(*it)));
+    changed = true;
+  }
+  if (changed) MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
+  return Status::ok();
+}
+
+Status gc_blobs(FileSystem& fs, const BlobStore& store) {
+  const std::string root = store.cache_dir + "/blobs/sha256";
+  for (const auto& prefix : list_dir(root)) {
+    const std::string dir = root + "/" + prefix;
+    for (const auto& name : list_dir(dir)) {
+      struct stat st;
+      std::string path = dir + "/" + name;
+      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) MC_RETURN_IF_ERROR(fs.remove_all(path));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace modelcast

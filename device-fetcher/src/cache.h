@@ -1,0 +1,63 @@
+// The device cache on disk (DESIGN.md "The device cache"): paths, state.json, building a
+// version folder from hard links, the atomic swap of `current`, pruning and crash
+// recovery. Every write goes through the FileSystem seam. Callers that modify a model
+// hold the cache's lock; reading functions take none. Private to the library.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "download.h"
+#include "modelcast/fetcher.h"
+#include "modelcast/file_system.h"
+#include "modelcast/signed_manifest.h"
+
+namespace modelcast {
+
+struct ModelPaths {
+  std::string cache_dir;
+  std::string model;
+  std::string model_dir() const { return cache_dir + "/models/" + model; }
+  std::string versions_dir() const { return model_dir() + "/versions"; }
+  std::string version_dir(uint64_t v) const { return versions_dir() + "/" + std::to_string(v); }
+  std::string building_dir(uint64_t v) const { return versions_dir() + "/" + std::to_string(v) + ".partial"; }
+  std::string current_link() const { return model_dir() + "/current"; }
+  std::string state_path() const { return model_dir() + "/state.json"; }
+  std::string lock_path() const { return cache_dir + "/lock"; }
+};
+
+// The version `current` points to; 0 when absent or not a "versions/<n>" link.
+uint64_t current_version(const ModelPaths& paths);
+// Numbered, complete-looking folders under versions/, ascending.
+std::vector<uint64_t> list_versions(const ModelPaths& paths);
+
+// Reads and checks versions/<v>: manifest.json parses, names this model and version, and
+// every file is present with its declared size (and hash when asked).
+Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, const OpenOptions& options);
+// `current`, or the newest complete kept version when `current` is damaged.
+Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& options);
+
+ModelState read_state(const ModelPaths& paths);
+Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& state);
+
+// Under the lock, before anything else: removes half-built (".partial") and never-activated
+// version folders (above current, or any when there is no current), a stale "current.new",
+// and tmp files that cannot be resumed (anything but <sha256>.part / <sha256>.zst.part).
+Status recover_model(FileSystem& fs, const ModelPaths& paths);
+Status recover_tmp(FileSystem& fs, const BlobStore& store);
+// After a successful update: every partial belongs to no pending file any more.
+Status clear_tmp(FileSystem& fs, const BlobStore& store);
+
+// versions/<v>.partial from hard links of verified blobs + manifest.json, everything
+// synced, then renamed to versions/<v>. Returns the folder.
+Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
+                                  const SignedManifest& manifest, const std::string& manifest_bytes);
+// current.new -> versions/<v>, renamed over current, model folder synced.
+Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t version);
+// Keeps current and the keep-1 newest older versions.
+Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep);
+// Blobs no version folder links to any more (link count 1).
+Status gc_blobs(FileSystem& fs, const BlobStore& store);
+
+}  // namespace modelcast

@@ -1,0 +1,59 @@
+// Downloading one manifest file into the cache's blob store: streaming, bounded, resumable.
+//
+// The wire bytes (the stored encoding) accumulate in tmp/<sha256>[.zst].part, so a dropped
+// connection resumes with a Range request, even in a later process. While bytes arrive
+// they are decompressed (zstd, window capped), counted against the manifest's stored_size
+// and size, hashed, and written; a zstd file's decoded bytes go to tmp/<sha256>.dec, which
+// is rebuilt from the .part on resume. Only a complete, verified file is synced and renamed
+// to blobs/sha256/<2>/<64> (mode 0444). Private to the library.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "modelcast/file_system.h"
+#include "modelcast/http_transport.h"
+#include "modelcast/manifest.h"
+
+namespace modelcast {
+
+constexpr int kZstdWindowLogMax = 27;  // 128 MiB: refuse frames that need more memory
+
+struct BlobStore {
+  std::string cache_dir;
+  std::string blob_path(const std::string& sha256) const {
+    return cache_dir + "/blobs/sha256/" + sha256.substr(0, 2) + "/" + sha256;
+  }
+  std::string tmp_dir() const { return cache_dir + "/tmp"; }
+  std::string part_path(const FileEntry& f) const {
+    return tmp_dir() + "/" + f.sha256 + (f.encoding == "zstd" ? ".zst.part" : ".part");
+  }
+  std::string decoded_path(const FileEntry& f) const { return tmp_dir() + "/" + f.sha256 + ".dec"; }
+};
+
+struct DownloadParams {
+  HttpTransport* transport = nullptr;
+  FileSystem* fs = nullptr;
+  BlobStore store;
+  std::string base_url;  // without a trailing '/'
+  HttpRequest request_template;  // user agent and timeouts
+  int max_retries = 2;
+  // Called with each chunk's wire byte count (resumed bytes count once, when replayed);
+  // an error (kCancelled) stops the download.
+  std::function<Status(uint64_t)> on_bytes;
+};
+
+struct DownloadStats {
+  uint64_t wire_bytes = 0;  // received from the network by this call
+  int attempts = 0;
+  bool resumed = false;  // some attempt started with a Range request
+};
+
+// True when the verified blob is already in the cache (size checked; content was
+// verified when it was stored).
+bool have_blob(const BlobStore& store, const FileEntry& file);
+
+// Makes blobs/sha256/<2>/<sha256> hold the file's verified content.
+Status download_blob(const DownloadParams& params, const FileEntry& file, DownloadStats* stats);
+
+}  // namespace modelcast

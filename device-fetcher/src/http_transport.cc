@@ -1,0 +1,109 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "modelcast/http_transport.h"
+#include "transports.h"
+
+namespace modelcast {
+
+namespace {
+
+class FileTransport : public HttpTransport {
+ public:
+  Status get(const HttpRequest& request, HttpSink& sink) override {
+    if (cancelled_) return error(StatusCode::kCancelled, "cancelled");
+    const std::string prefix = "file://";
+    if (request.url.compare(0, prefix.size(), prefix) != 0 || request.url.size() <= prefix.size() ||
+        request.url[prefix.size()] != '/')
+      return error(StatusCode::kInvalidArgument, request.url + ": not a file:///absolute/path URL");
+    std::string path = request.url.substr(prefix.size());
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    HttpResponse response;
+    if (fd < 0) {
+      response.status = (errno == ENOENT || errno == ENOTDIR) ? 404 : 403;
+      return sink.on_response(response);
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      response.status = 404;
+      return sink.on_response(response);
+    }
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (request.range_start > 0) {
+      if (request.range_start >= size) {
+        ::close(fd);
+        response.status = 416;
+        return sink.on_response(response);
+      }
+      if (::lseek(fd, static_cast<off_t>(request.range_start), SEEK_SET) < 0) {
+        int e = errno;
+        ::close(fd);
+        return error(StatusCode::kNetwork, path + ": seek: " + std::strerror(e));
+      }
+      response.status = 206;
+      response.range_start = request.range_start;
+      response.content_length = static_cast<int64_t>(size - request.range_start);
+    } else {
+      response.status = 200;
+      response.content_length = static_cast<int64_t>(size);
+    }
+    Status s = sink.on_response(response);
+    std::vector<char> buf(1 << 18);
+    while (s.is_ok()) {
+      if (cancelled_) {
+        s = error(StatusCode::kCancelled, "cancelled");
+        break;
+      }
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        s = error(StatusCode::kNetwork, path + ": read: " + std::strerror(errno));
+        break;
+      }
+      if (n == 0) break;
+      s = sink.on_data(buf.data(), static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return s;
+  }
+  void cancel() override { cancelled_ = true; }
+  void reset_cancel() override { cancelled_ = false; }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+// Dispatches on the URL scheme; each inner transport keeps its own connection state.
+class DefaultTransport : public HttpTransport {
+ public:
+  Status get(const HttpRequest& request, HttpSink& sink) override {
+    if (request.url.compare(0, 7, "file://") == 0) return file_->get(request, sink);
+    return curl_->get(request, sink);
+  }
+  void cancel() override {
+    file_->cancel();
+    curl_->cancel();
+  }
+  void reset_cancel() override {
+    file_->reset_cancel();
+    curl_->reset_cancel();
+  }
+
+ private:
+  std::unique_ptr<HttpTransport> file_ = make_file_transport();
+  std::unique_ptr<HttpTransport> curl_ = make_curl_transport();
+};
+
+}  // namespace
+
+std::unique_ptr<HttpTransport> make_file_transport() { return std::make_unique<FileTransport>(); }
+std::unique_ptr<HttpTransport> make_default_transport() { return std::make_unique<DefaultTransport>(); }
+
+}  // namespace modelcast

@@ -1,0 +1,227 @@
+// modelcast-fetch: the device fetcher as a command (DESIGN.md "Command-line contract").
+// Exit codes: 0 a usable model is active, 3 none is, 2 usage, 1 any other failure.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "modelcast/fetcher.h"
+#include "modelcast/names.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNoModel = 3;
+
+int fail(int code, const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  return code;
+}
+
+// A one-line bar on stderr, redrawn at most ten times a second.
+class ProgressBar {
+ public:
+  bool operator()(const modelcast::Progress& p) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100) && p.bytes_done < p.bytes_total) return true;
+    last_ = now;
+    double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 1.0;
+    int filled = static_cast<int>(frac * 30);
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.resize(30, ' ');
+    std::fprintf(stderr, "\r[%s] %3d%% %.1f/%.1f MB %s (%zu/%zu)\033[K", bar.c_str(), static_cast<int>(frac * 100),
+                 static_cast<double>(p.bytes_done) / 1e6, static_cast<double>(p.bytes_total) / 1e6, p.file.c_str(),
+                 p.file_index + 1, p.file_count);
+    drawn_ = true;
+    return true;
+  }
+  void done() {
+    if (drawn_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_{};
+  bool drawn_ = false;
+};
+
+modelcast::Json files_json(const modelcast::OpenedModel& m) {
+  modelcast::Json files = modelcast::Json::array();
+  for (const auto& f : m.files)
+    files.push_back({{"path", f.path}, {"full_path", f.full_path}, {"sha256", f.sha256}, {"size", f.size}});
+  return files;
+}
+
+int run_update(const modelcast::FetcherOptions& base, const std::vector<std::string>& pubkeys, const std::string& model,
+               bool json, bool quiet) {
+  modelcast::FetcherOptions options = base;
+  for (const auto& path : pubkeys) {
+    auto key = modelcast::PublicKey::from_pem_file(path);
+    if (!key.ok()) return fail(kExitFailure, key.status().message());
+    options.trusted_keys.push_back(std::move(key).value());
+  }
+  ProgressBar bar;
+  if (!quiet && ::isatty(2)) options.progress = [&bar](const modelcast::Progress& p) { return bar(p); };
+  auto fetcher = modelcast::Fetcher::create(std::move(options));
+  if (!fetcher.ok()) {
+    int code = fetcher.status().code() == modelcast::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+    return fail(code, fetcher.status().message());
+  }
+  modelcast::UpdateResult r = (*fetcher)->update(model);
+  bar.done();
+  if (json) {
+    modelcast::Json out = {{"status", modelcast::update_status_name(r.status)},
+                           {"model", model},
+                           {"version", r.version ? modelcast::Json(r.version) : modelcast::Json(nullptr)},
+                           {"path", r.path.empty() ? modelcast::Json(nullptr) : modelcast::Json(r.path)},
+                           {"offered_version", r.offered_version ? modelcast::Json(r.offered_version) : modelcast::Json(nullptr)},
+                           {"not_modified", r.not_modified},
+                           {"bytes_downloaded", r.bytes_downloaded},
+                           {"files_downloaded", r.files_downloaded},
+                           {"files_reused", r.files_reused}};
+    if (!r.reason.empty()) {
+      out["reason"] = r.reason;
+      out["message"] = r.message;
+    }
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << modelcast::update_status_name(r.status) << ": " << model;
+    if (r.version) std::cout << " v" << r.version << " " << r.path;
+    std::cout << "\n";
+  }
+  if (!r.reason.empty() && !quiet) std::cerr << r.reason << ": " << r.message << "\n";
+  return r.status == modelcast::UpdateStatus::kNone ? kExitNoModel : kExitOk;
+}
+
+int run_open(const std::string& cache, const std::string& model, bool verify, bool json) {
+  modelcast::OpenOptions oo;
+  oo.verify_hashes = verify;
+  auto opened = modelcast::open_cached_model(cache, model, oo);
+  if (!opened.ok()) {
+    if (opened.status().code() == modelcast::StatusCode::kInvalidArgument) return fail(kExitUsage, opened.status().message());
+    return fail(kExitNoModel, "no usable version of " + model + " in " + cache + ": " + opened.status().message());
+  }
+  const auto& m = opened.value();
+  if (json) {
+    modelcast::Json out = {{"model", model}, {"version", m.version}, {"path", m.path}, {"files", files_json(m)},
+                           {"config", m.config_json}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << model << " v" << m.version << " " << m.path << "\n";
+    for (const auto& f : m.files) std::cout << "  " << f.path << "  " << f.size << " bytes  " << f.sha256 << "\n";
+  }
+  return kExitOk;
+}
+
+int run_status(const std::string& cache, const std::string& model, bool json) {
+  auto state = modelcast::read_model_state(cache, model);
+  if (!state.ok()) return fail(kExitUsage, state.status().message());
+  const auto& s = state.value();
+  std::string path;
+  if (s.active_version) {
+    auto opened = modelcast::open_cached_model(cache, model);
+    if (opened.ok()) path = opened->path;
+  }
+  if (json) {
+    modelcast::Json out = {{"model", model},
+                           {"version", s.active_version ? modelcast::Json(s.active_version) : modelcast::Json(nullptr)},
+                           {"path", path.empty() ? modelcast::Json(nullptr) : modelcast::Json(path)},
+                           {"highest_seen", s.highest_seen},
+                           {"etag", s.etag},
+                           {"last_check", s.last_check ? modelcast::Json(modelcast::format_timestamp(s.last_check))
+                                                       : modelcast::Json(nullptr)},
+                           {"last_status", s.last_status},
+                           {"last_reason", s.last_reason},
+                           {"last_message", s.last_message}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << model << ": " << (s.active_version ? "v" + std::to_string(s.active_version) + " " + path : "no version")
+              << "\n  highest seen v" << s.highest_seen << "\n";
+    if (s.last_check)
+      std::cout << "  last check " << modelcast::format_timestamp(s.last_check) << ": " << s.last_status
+                << (s.last_reason.empty() ? "" : " (" + s.last_reason + ": " + s.last_message + ")") << "\n";
+  }
+  return s.active_version ? kExitOk : kExitNoModel;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"modelcast-fetch: keep a verified model version on this device"};
+  app.require_subcommand(1);
+  bool json = false;
+  bool quiet = false;
+  std::string cache, model;
+  modelcast::FetcherOptions options;
+  std::vector<std::string> pubkeys;
+  std::string features;
+  int keep = 2;
+  int timeout_s = 30;
+
+  auto* update = app.add_subcommand("update", "Check the server and install a newer version when there is one");
+  update->add_option("--url", options.base_url, "Base URL of the published tree (https://, http://, file:///)")->required();
+  update->add_option("--cache", cache, "Cache folder on this device")->required();
+  update->add_option("--model", model, "Model name")->required();
+  update->add_option("--platform", options.platform, "Platform, e.g. android-arm64")->required();
+  update->add_option("--channel", options.channel, "Channel")->capture_default_str();
+  update->add_option("--pubkey", pubkeys, "Trusted public key (PEM); repeat for several")->required();
+  update->add_option("--threshold", options.threshold, "Distinct trusted signatures required")->capture_default_str();
+  update->add_option("--features", features, "Features this app supports, comma-separated");
+  update->add_option("--app-version", options.app_version, "This app's version, e.g. 2.10.1");
+  update->add_option("--device-id", options.device_id, "Stable device id for staged rollouts");
+  update->add_option("--keep", keep, "Version folders to keep (active + previous)")->capture_default_str();
+  update->add_option("--timeout", timeout_s, "Seconds before a stalled transfer is abandoned")->capture_default_str();
+  update->add_flag("--json", json, "Print the result as one JSON object");
+  update->add_flag("--quiet", quiet, "No progress or reason on stderr");
+
+  auto* open = app.add_subcommand("open", "Offline: the active version, its folder, files and config");
+  bool verify = false;
+  open->add_option("--cache", cache, "Cache folder")->required();
+  open->add_option("--model", model, "Model name")->required();
+  open->add_flag("--verify", verify, "Re-hash every file against the manifest");
+  open->add_flag("--json", json, "Print the result as one JSON object");
+
+  auto* status = app.add_subcommand("status", "Offline: active version and the last check's outcome");
+  status->add_option("--cache", cache, "Cache folder")->required();
+  status->add_option("--model", model, "Model name")->required();
+  status->add_flag("--json", json, "Print the result as one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(kExitUsage, e.what());
+  }
+
+  try {
+    if (update->parsed()) {
+      options.cache_dir = cache;
+      size_t start = 0;
+      while (start <= features.size() && !features.empty()) {
+        size_t comma = features.find(',', start);
+        std::string f = features.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!f.empty()) options.features.push_back(f);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      if (keep < 1) return fail(kExitUsage, "--keep: must be at least 1");
+      if (timeout_s < 1) return fail(kExitUsage, "--timeout: must be at least 1 second");
+      options.keep_versions = static_cast<size_t>(keep);
+      options.low_speed_time_ms = timeout_s * 1000;
+      options.connect_timeout_ms = std::min(timeout_s, 10) * 1000;
+      options.manifest_timeout_ms = timeout_s * 1000;
+      return run_update(options, pubkeys, model, json, quiet);
+    }
+    if (open->parsed()) return run_open(cache, model, verify, json);
+    if (status->parsed()) return run_status(cache, model, json);
+  } catch (const std::exception& e) {
+    return fail(kExitFailure, e.what());
+  }
+  return kExitUsage;
+}
