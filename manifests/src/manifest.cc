@@ -40,9 +40,11 @@ Result<uint64_t> get_count(const Json& obj, const std::string& key, const std::s
   const Json& v = obj.at(key);
   const std::string field = where + "." + key;
   if (v.is_number_float()) return corrupt(field, "must be an integer, not a floating-point number");
-  if (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0) return corrupt(field, "must not be negative");
-  if (!v.is_number_unsigned()) return corrupt(field, "must be an integer");
-  uint64_t n = v.get<uint64_t>();
+  if (!v.is_number_integer()) return corrupt(field, "must be an integer");
+  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) return corrupt(field, "must not be negative");
+  // A parser stores non-negative integers as unsigned, but JSON built in code (e.g. the
+  // int rollout percent in manifest_to_json) holds them signed: both are the same number.
+  uint64_t n = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());
   if (n < min || n > max)
     return corrupt(field, std::to_string(n) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
   return n;
