@@ -1,0 +1,35 @@
+// The catalog of a tree: index.json (every model, channel and platform with its current
+// version and history) and index.html rendered from site/index.html.in.
+//
+// The catalog is derived data, rebuilt from the manifests on disk on every publish, so it
+// can never drift from what devices see. Manifests are read for display only; signatures
+// are the verifier's job. Pure functions apart from reading manifests and writing the files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "modelcast/canonical_json.h"
+#include "modelcast/status.h"
+
+namespace modelcast {
+
+constexpr const char* kCatalogSchema = "modelcast/index/1";
+
+// Reads every manifest under TREE/manifests. Manifests that do not parse are left out and
+// named in `warnings`.
+Result<Json> build_catalog(const std::string& tree_root, const std::string& base_url, const std::string& generated_at,
+                           std::vector<std::string>* warnings);
+
+std::string render_catalog_html(const Json& catalog);
+
+// Writes TREE/index.json and TREE/index.html (atomically); returns their tree-relative paths.
+Result<std::vector<std::string>> write_catalog(const std::string& tree_root, const std::string& base_url,
+                                               const std::string& generated_at, std::vector<std::string>* warnings);
+
+std::string html_escape(const std::string& text);
+
+// site/index.html.in, compiled in (generated source).
+const char* catalog_page_template();
+
+}  // namespace modelcast

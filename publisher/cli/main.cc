@@ -1,0 +1,270 @@
+// The `modelcast` command line: argument parsing and the exit-code contract of DESIGN.md
+// (0 ok, 2 usage, 1 anything else with one "error: ..." line). The work is done by the
+// publisher library; this file only maps options in and results out.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "diff.h"
+#include "init_tree.h"
+#include "keygen.h"
+#include "modelcast/canonical_json.h"
+#include "modelcast/names.h"
+#include "progress.h"
+#include "publish.h"
+#include "verify.h"
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+#include "model_commands.h"
+#endif
+
+namespace modelcast {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+// Failures after the usage checks are never usage errors, whatever their code.
+int fail_runtime(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return kExitFailure;
+}
+
+void print_json(const Json& j) { std::printf("%s\n", j.dump().c_str()); }
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(item);
+  if (!s.empty() && s.back() == ',') out.push_back("");
+  return out;
+}
+
+Json files_json(const std::vector<FileEntry>& files) {
+  Json out = Json::array();
+  for (const auto& f : files)
+    out.push_back({{"path", f.path},
+                   {"sha256", f.sha256},
+                   {"size", f.size},
+                   {"encoding", f.encoding},
+                   {"stored_size", f.stored_size},
+                   {"url", f.url}});
+  return out;
+}
+
+struct Cli {
+  CLI::App app{"modelcast: publish versioned, signed ML models to static hosting", "modelcast"};
+
+  // init
+  std::string init_tree_dir, init_base_url;
+  bool init_json = false;
+  // keygen
+  std::string keygen_out;
+  bool keygen_json = false;
+  // publish
+  PublishOptions pub;
+  std::string pub_features;
+  bool pub_no_wait = false, pub_json = false, pub_quiet = false;
+  // verify
+  VerifyOptions ver;
+  bool ver_json = false;
+  // diff
+  DiffOptions dif;
+  bool dif_json = false;
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+  ConfigInitOptions cfg;
+  std::string cfg_features;
+  std::string inspect_file;
+  bool inspect_json = false;
+#endif
+
+  CLI::App* init_cmd = nullptr;
+  CLI::App* keygen_cmd = nullptr;
+  CLI::App* publish_cmd = nullptr;
+  CLI::App* verify_cmd = nullptr;
+  CLI::App* diff_cmd = nullptr;
+  CLI::App* config_init_cmd = nullptr;
+  CLI::App* inspect_cmd = nullptr;
+
+  Cli() {
+    app.require_subcommand(1);
+    init_cmd = app.add_subcommand("init", "Create a new tree: git repository, settings, cache headers, empty catalog");
+    init_cmd->add_option("TREE", init_tree_dir, "Folder to create (must not exist or be empty)")->required();
+    init_cmd->add_option("--base-url", init_base_url, "URL the tree will be served from");
+    init_cmd->add_flag("--json", init_json, "Print the result as one JSON object");
+
+    keygen_cmd = app.add_subcommand("keygen", "Generate an Ed25519 signing key (KEY, mode 0600) and KEY.pub");
+    keygen_cmd->add_option("--out", keygen_out, "Private key file to create (never overwritten)")->required();
+    keygen_cmd->add_flag("--json", keygen_json, "Print the result as one JSON object");
+
+    publish_cmd = app.add_subcommand("publish", "Publish FILEs as the next signed version of a model");
+    publish_cmd->add_option("TREE", pub.tree, "The tree")->required();
+    publish_cmd->add_option("FILE", pub.files, "Model files; PATH=FILE publishes FILE as PATH")->required();
+    publish_cmd->add_option("--model", pub.model, "Model name")->required();
+    publish_cmd->add_option("--platform", pub.platform, "Platform (android, ios, linux-arm64, ...)")->required();
+    publish_cmd->add_option("--channel", pub.channel, "Channel (default: the tree's, \"stable\")");
+    publish_cmd->add_option("--config", pub.config_path, "CONFIG.json: inputs, outputs, labels, features")->required();
+    publish_cmd->add_option("--key", pub.key_path, "Private signing key (from `modelcast keygen`)")->required();
+    publish_cmd->add_option("--expires-in", pub.expires_in_days, "Days until devices refuse the manifest (default 30)");
+    publish_cmd->add_option("--min-app-version", pub.min_app_version, "Oldest app version that may use this model");
+    publish_cmd->add_option("--runtime", pub.runtime, "Runtime the device needs (e.g. tflite)");
+    publish_cmd->add_option("--features", pub_features, "Features the device must support (comma-separated; default: config's)");
+    publish_cmd->add_option("--path-prefix", pub.path_prefix, "Folder inside the model for FILEs given without PATH=");
+    publish_cmd->add_flag("--no-wait", pub_no_wait, "Fail at once if another publish holds the tree lock");
+    publish_cmd->add_flag("--quiet", pub_quiet, "No progress lines");
+    publish_cmd->add_flag("--json", pub_json, "Print the result as one JSON object");
+
+    verify_cmd = app.add_subcommand("verify", "Check every manifest, signature, version and blob of a tree");
+    verify_cmd->add_option("TREE", ver.tree, "The tree")->required();
+    verify_cmd->add_option("--pubkey", ver.pubkey_path, "Trust only this public key");
+    verify_cmd->add_flag("--json", ver_json, "Print the result as one JSON object");
+
+    diff_cmd = app.add_subcommand("diff", "Summarise manifest changes between two commits (default HEAD~1..HEAD)");
+    diff_cmd->add_option("TREE", dif.tree, "The tree")->required();
+    diff_cmd->add_option("REV_A", dif.rev_a, "Older revision (default HEAD~1)");
+    diff_cmd->add_option("REV_B", dif.rev_b, "Newer revision (default HEAD)");
+    diff_cmd->add_flag("--json", dif_json, "Print the result as one JSON object");
+
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+    CLI::App* config_cmd = app.add_subcommand("config", "Model configuration helpers");
+    config_cmd->require_subcommand(1);
+    config_init_cmd = config_cmd->add_subcommand("init", "Print a config skeleton read from MODEL_FILE");
+    config_init_cmd->add_option("MODEL_FILE", cfg.model_file, "Model file (.tflite, .onnx)")->required();
+    config_init_cmd->add_option("--labels", cfg.labels_file, "Labels file, one per line");
+    config_init_cmd->add_option("--features", cfg_features, "Features the app extracts (comma-separated)");
+    inspect_cmd = app.add_subcommand("inspect", "Show the inputs and outputs a model file declares");
+    inspect_cmd->add_option("MODEL_FILE", inspect_file, "Model file")->required();
+    inspect_cmd->add_flag("--json", inspect_json, "Print the result as one JSON object");
+#endif
+  }
+
+  int run_init() {
+    InitOptions o{init_tree_dir, init_base_url, format_timestamp(std::time(nullptr))};
+    if (o.tree.empty()) return fail(error(StatusCode::kInvalidArgument, "TREE must not be empty"));
+    auto r = init_tree(o);
+    if (!r.ok()) return fail_runtime(r.status());
+    if (init_json) print_json({{"status", "created"}, {"tree", o.tree}, {"commit", r->commit}});
+    else std::printf("created tree %s (commit %s)\n", o.tree.c_str(), r->commit.substr(0, 12).c_str());
+    return kExitOk;
+  }
+
+  int run_keygen() {
+    auto r = generate_key_files(keygen_out);
+    if (!r.ok()) return fail_runtime(r.status());
+    if (keygen_json)
+      print_json({{"keyid", r->key_id}, {"private_key", r->private_path}, {"public_key", r->public_path}});
+    else std::printf("%s\n", r->key_id.c_str());
+    return kExitOk;
+  }
+
+  int run_publish() {
+    if (publish_cmd->count("--features")) pub.features = split_list(pub_features);
+    pub.wait_for_lock = !pub_no_wait;
+    pub.show_progress = !pub_quiet;
+    if (publish_cmd->count("--expires-in") && pub.expires_in_days <= 0)
+      return fail(error(StatusCode::kInvalidArgument, "--expires-in: must be 1 to 3650 days"));
+    Status usage = check_publish_options(pub, nullptr);
+    if (!usage.is_ok()) return fail(usage);
+    auto r = publish(pub);
+    if (!r.ok()) return fail_runtime(r.status());
+    const PublishResult& p = *r;
+    if (pub_json) {
+      Json j = {{"status", p.unchanged ? "unchanged" : "published"},
+                {"model", pub.model},
+                {"channel", p.channel},
+                {"platform", pub.platform},
+                {"version", p.version},
+                {"previous_version", p.previous_version},
+                {"manifest", p.manifest_path},
+                {"files", files_json(p.files)},
+                {"keyid", p.key_id}};
+      if (!p.unchanged) {
+        j["versioned_manifest"] = p.versioned_path;
+        j["blobs_created"] = p.blobs_created;
+        j["commit"] = p.commit;
+        j["message"] = p.message;
+      }
+      print_json(j);
+    } else if (p.unchanged) {
+      std::printf("unchanged: %s %llu (%s/%s)\n", pub.model.c_str(), static_cast<unsigned long long>(p.version),
+                  p.channel.c_str(), pub.platform.c_str());
+    } else {
+      std::printf("%s\ncommit %s\n", p.message.c_str(), p.commit.c_str());
+    }
+    return kExitOk;
+  }
+
+  int run_verify() {
+    auto r = verify_tree(ver);
+    if (!r.ok()) return fail_runtime(r.status());
+    const VerifyReport& v = *r;
+    for (const auto& w : v.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    for (const auto& o : v.orphans) std::fprintf(stderr, "warning: orphaned blob %s (no manifest names it)\n", o.c_str());
+    for (const auto& p : v.problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+    if (ver_json) {
+      print_json({{"ok", v.ok()},
+                  {"manifests", v.manifests},
+                  {"blobs", v.blobs},
+                  {"blob_bytes", v.blob_bytes},
+                  {"problems", v.problems},
+                  {"warnings", v.warnings},
+                  {"orphans", v.orphans}});
+    } else if (v.ok()) {
+      std::printf("ok: %zu manifests, %zu blobs (%s), %zu orphaned\n", v.manifests, v.blobs, human_size(v.blob_bytes).c_str(),
+                  v.orphans.size());
+    }
+    return v.ok() ? kExitOk : kExitFailure;
+  }
+
+  int run_diff() {
+    auto r = diff_revisions(dif);
+    if (!r.ok()) return fail_runtime(r.status());
+    if (dif_json) print_json(*r);
+    else std::fputs(render_diff_text(*r).c_str(), stdout);
+    return kExitOk;
+  }
+
+  int run() {
+    if (init_cmd->parsed()) return run_init();
+    if (keygen_cmd->parsed()) return run_keygen();
+    if (publish_cmd->parsed()) return run_publish();
+    if (verify_cmd->parsed()) return run_verify();
+    if (diff_cmd->parsed()) return run_diff();
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+    if (config_init_cmd->parsed()) {
+      if (!cfg_features.empty()) cfg.features = split_list(cfg_features);
+      return run_config_init(cfg);
+    }
+    if (inspect_cmd->parsed()) return run_inspect(inspect_file, inspect_json);
+#endif
+    return kExitUsage;
+  }
+};
+
+}  // namespace
+}  // namespace modelcast
+
+int main(int argc, char** argv) {
+  modelcast::Cli cli;
+  try {
+    cli.app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "error: %s (see --help)\n", e.what());
+    return modelcast::kExitUsage;
+  }
+  return cli.run();
+}

@@ -1,0 +1,334 @@
+#include "git_repo.h"
+
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace modelcast {
+
+namespace {
+
+// zlib's Z_BEST_SPEED. Level 0 is not an option: libgit2's loose backend treats 0 as
+// "do not deflate" and would write objects git cannot read.
+constexpr int kBlobZlibLevel = 1;
+constexpr size_t kStreamChunk = 1 << 20;
+
+void ensure_libgit2() {
+  static const bool initialised = [] {
+    git_libgit2_init();
+    // Objects, refs and the index are fsynced: a commit that returned survives power loss.
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    return true;
+  }();
+  (void)initialised;
+}
+
+Status git_status(const std::string& what) {
+  const git_error* e = git_error_last();
+  return error(StatusCode::kIOError, "git: " + what + ": " + (e && e->message ? e->message : "unknown error"));
+}
+
+template <typename T, void (*Free)(T*)>
+struct GitPtr {
+  T* p = nullptr;
+  GitPtr() = default;
+  GitPtr(const GitPtr&) = delete;
+  GitPtr& operator=(const GitPtr&) = delete;
+  ~GitPtr() {
+    if (p) Free(p);
+  }
+  T** out() { return &p; }
+  T* get() const { return p; }
+};
+
+using Object = GitPtr<git_object, git_object_free>;
+using Commit = GitPtr<git_commit, git_commit_free>;
+using Tree = GitPtr<git_tree, git_tree_free>;
+using TreeEntry = GitPtr<git_tree_entry, git_tree_entry_free>;
+using Blob = GitPtr<git_blob, git_blob_free>;
+using Index = GitPtr<git_index, git_index_free>;
+using Signature = GitPtr<git_signature, git_signature_free>;
+using Diff = GitPtr<git_diff, git_diff_free>;
+using Reference = GitPtr<git_reference, git_reference_free>;
+using OdbStream = GitPtr<git_odb_stream, git_odb_stream_free>;
+
+std::string oid_hex(const git_oid* oid) {
+  char buf[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(buf, sizeof buf, oid);
+  return buf;
+}
+
+Result<git_oid> parse_oid(const std::string& hex) {
+  git_oid oid;
+  if (git_oid_fromstr(&oid, hex.c_str()) != 0) return error(StatusCode::kInvalidArgument, "git: not an object id: " + hex);
+  return oid;
+}
+
+}  // namespace
+
+struct GitRepo::Impl {
+  git_repository* repo = nullptr;
+  git_odb* blob_odb = nullptr;  // loose objects at kBlobZlibLevel, same objects folder
+  std::string workdir;
+  ~Impl() {
+    if (blob_odb) git_odb_free(blob_odb);
+    if (repo) git_repository_free(repo);
+  }
+
+  Status open_blob_odb() {
+    std::string objects = std::string(git_repository_path(repo)) + "objects";
+    git_odb_backend* loose = nullptr;
+    if (git_odb_new(&blob_odb) != 0) return git_status("odb");
+    if (git_odb_backend_loose(&loose, objects.c_str(), kBlobZlibLevel, /*do_fsync=*/1, 0, 0) != 0)
+      return git_status(objects);
+    if (git_odb_add_backend(blob_odb, loose, 1) != 0) {
+      loose->free(loose);
+      return git_status(objects);
+    }
+    return Status::ok();
+  }
+
+  Status lookup_tree(const std::string& commit_id, Tree& tree) const {
+    MC_ASSIGN_OR_RETURN(git_oid oid, parse_oid(commit_id));
+    Commit commit;
+    if (git_commit_lookup(commit.out(), repo, &oid) != 0) return git_status("commit " + commit_id);
+    if (git_commit_tree(tree.out(), commit.get()) != 0) return git_status("tree of " + commit_id);
+    return Status::ok();
+  }
+
+  Status signature(Signature& sig) const {
+    // Environment first, as git itself does, so CI can name the publishing bot.
+    const char* name = std::getenv("GIT_AUTHOR_NAME");
+    const char* email = std::getenv("GIT_AUTHOR_EMAIL");
+    if (name && *name && email && *email) {
+      if (git_signature_now(sig.out(), name, email) == 0) return Status::ok();
+    }
+    if (git_signature_default(sig.out(), repo) == 0) return Status::ok();
+    if (git_signature_now(sig.out(), "modelcast", "modelcast@localhost") != 0) return git_status("signature");
+    return Status::ok();
+  }
+};
+
+GitRepo::GitRepo(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GitRepo::GitRepo(GitRepo&&) noexcept = default;
+GitRepo& GitRepo::operator=(GitRepo&&) noexcept = default;
+GitRepo::~GitRepo() = default;
+
+Result<GitRepo> GitRepo::init(const std::string& workdir) {
+  ensure_libgit2();
+  auto impl = std::make_unique<Impl>();
+  git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+  opts.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+  opts.initial_head = "main";
+  if (git_repository_init_ext(&impl->repo, workdir.c_str(), &opts) != 0) {
+    const git_error* e = git_error_last();
+    return error(StatusCode::kExists, "git: " + workdir + ": " + (e && e->message ? e->message : "cannot create repository"));
+  }
+  impl->workdir = workdir;
+  MC_RETURN_IF_ERROR(impl->open_blob_odb());
+  return GitRepo(std::move(impl));
+}
+
+Result<GitRepo> GitRepo::open(const std::string& workdir) {
+  ensure_libgit2();
+  auto impl = std::make_unique<Impl>();
+  if (git_repository_open_ext(&impl->repo, workdir.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
+    return error(StatusCode::kNotFound, "git: " + workdir + ": not a git repository");
+  if (git_repository_is_bare(impl->repo)) return error(StatusCode::kInvalidArgument, "git: " + workdir + ": bare repository");
+  impl->workdir = workdir;
+  MC_RETURN_IF_ERROR(impl->open_blob_odb());
+  return GitRepo(std::move(impl));
+}
+
+std::string GitRepo::git_dir() const { return git_repository_path(impl_->repo); }
+
+Result<std::string> GitRepo::head() const {
+  git_oid oid;
+  int rc = git_reference_name_to_id(&oid, impl_->repo, "HEAD");
+  if (rc == GIT_ENOTFOUND || rc == GIT_EUNBORNBRANCH) return std::string();
+  if (rc != 0) return git_status("HEAD");
+  return oid_hex(&oid);
+}
+
+Result<std::string> GitRepo::resolve_commit(const std::string& rev) const {
+  Object obj;
+  if (git_revparse_single(obj.out(), impl_->repo, rev.c_str()) != 0)
+    return error(StatusCode::kNotFound, "git: unknown revision \"" + rev + "\"");
+  Object peeled;
+  if (git_object_peel(peeled.out(), obj.get(), GIT_OBJECT_COMMIT) != 0)
+    return error(StatusCode::kInvalidArgument, "git: \"" + rev + "\" is not a commit");
+  return oid_hex(git_object_id(peeled.get()));
+}
+
+Result<std::string> GitRepo::blob_at(const std::string& commit, const std::string& path) const {
+  if (commit.empty()) return std::string();
+  Tree tree;
+  MC_RETURN_IF_ERROR(impl_->lookup_tree(commit, tree));
+  TreeEntry entry;
+  int rc = git_tree_entry_bypath(entry.out(), tree.get(), path.c_str());
+  if (rc == GIT_ENOTFOUND) return std::string();
+  if (rc != 0) return git_status(path);
+  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB) return std::string();
+  return oid_hex(git_tree_entry_id(entry.get()));
+}
+
+Result<std::string> GitRepo::read_blob(const std::string& blob_id, size_t max_bytes) const {
+  MC_ASSIGN_OR_RETURN(git_oid oid, parse_oid(blob_id));
+  Blob blob;
+  if (git_blob_lookup(blob.out(), impl_->repo, &oid) != 0) return git_status("blob " + blob_id);
+  auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+  if (size > max_bytes)
+    return error(StatusCode::kCorruption, "git: blob " + blob_id + " is larger than " + std::to_string(max_bytes) + " bytes");
+  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size);
+}
+
+Result<std::string> GitRepo::write_blob(std::string_view data) {
+  git_oid oid;
+  if (git_blob_create_from_buffer(&oid, impl_->repo, data.data(), data.size()) != 0) return git_status("write blob");
+  return oid_hex(&oid);
+}
+
+Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  OdbStream stream;
+  if (git_odb_open_wstream(stream.out(), impl_->blob_odb, static_cast<git_object_size_t>(st.st_size), GIT_OBJECT_BLOB) != 0)
+    return git_status("write " + path);
+  std::vector<char> buf(kStreamChunk);
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
+    if (n == 0) break;
+    total += static_cast<uint64_t>(n);
+    if (total > static_cast<uint64_t>(st.st_size)) break;
+    if (git_odb_stream_write(stream.get(), buf.data(), static_cast<size_t>(n)) != 0) return git_status("write " + path);
+  }
+  if (total != static_cast<uint64_t>(st.st_size))
+    return error(StatusCode::kIOError, path + ": changed size while it was written to git");
+  git_oid oid;
+  if (git_odb_stream_finalize_write(&oid, stream.get()) != 0) return git_status("write " + path);
+  return oid_hex(&oid);
+}
+
+Result<std::vector<GitDelta>> GitRepo::diff(const std::string& commit_a, const std::string& commit_b,
+                                            const std::string& prefix) const {
+  Tree tree_a, tree_b;
+  if (!commit_a.empty()) MC_RETURN_IF_ERROR(impl_->lookup_tree(commit_a, tree_a));
+  MC_RETURN_IF_ERROR(impl_->lookup_tree(commit_b, tree_b));
+  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  std::string spec = prefix;
+  char* specs[] = {spec.data()};
+  if (!prefix.empty()) {
+    opts.pathspec.strings = specs;
+    opts.pathspec.count = 1;
+  }
+  Diff d;
+  if (git_diff_tree_to_tree(d.out(), impl_->repo, tree_a.get(), tree_b.get(), &opts) != 0) return git_status("diff");
+  std::vector<GitDelta> out;
+  size_t n = git_diff_num_deltas(d.get());
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* delta = git_diff_get_delta(d.get(), i);
+    GitDelta g;
+    switch (delta->status) {
+      case GIT_DELTA_ADDED: g.status = 'A'; break;
+      case GIT_DELTA_DELETED: g.status = 'D'; break;
+      default: g.status = 'M'; break;
+    }
+    g.path = delta->status == GIT_DELTA_DELETED ? delta->old_file.path : delta->new_file.path;
+    if (delta->status != GIT_DELTA_ADDED) g.old_blob = oid_hex(&delta->old_file.id);
+    if (delta->status != GIT_DELTA_DELETED) g.new_blob = oid_hex(&delta->new_file.id);
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+namespace {
+
+// An index entry whose stat data matches the working tree file, so git sees it clean.
+Result<git_index_entry> index_entry_for(const std::string& workdir, const GitChange& change) {
+  git_index_entry e;
+  std::memset(&e, 0, sizeof e);
+  MC_ASSIGN_OR_RETURN(e.id, parse_oid(change.blob_id));
+  e.path = change.path.c_str();
+  e.mode = GIT_FILEMODE_BLOB;
+  struct stat st;
+  std::string full = workdir + "/" + change.path;
+  if (::stat(full.c_str(), &st) == 0) {
+    e.ctime.seconds = static_cast<int32_t>(st.st_ctim.tv_sec);
+    e.ctime.nanoseconds = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+    e.mtime.seconds = static_cast<int32_t>(st.st_mtim.tv_sec);
+    e.mtime.nanoseconds = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+    e.dev = static_cast<uint32_t>(st.st_dev);
+    e.ino = static_cast<uint32_t>(st.st_ino);
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.file_size = static_cast<uint32_t>(st.st_size);  // git keeps the low 32 bits too
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<std::string> GitRepo::commit(const std::vector<GitChange>& changes, const std::string& message) {
+  git_repository* repo = impl_->repo;
+  MC_ASSIGN_OR_RETURN(std::string parent_id, head());
+
+  // An in-memory index seeded from the parent's tree: the commit holds exactly the parent
+  // plus our changes, whatever else a user may have staged in the working tree.
+  Index index;
+  if (git_index_new(index.out()) != 0) return git_status("index");
+  Commit parent;
+  if (!parent_id.empty()) {
+    MC_ASSIGN_OR_RETURN(git_oid poid, parse_oid(parent_id));
+    if (git_commit_lookup(parent.out(), repo, &poid) != 0) return git_status("HEAD commit");
+    Tree tree;
+    if (git_commit_tree(tree.out(), parent.get()) != 0) return git_status("HEAD tree");
+    if (git_index_read_tree(index.get(), tree.get()) != 0) return git_status("read HEAD tree");
+  }
+  for (const auto& change : changes) {
+    MC_ASSIGN_OR_RETURN(git_index_entry e, index_entry_for(impl_->workdir, change));
+    if (git_index_add(index.get(), &e) != 0) return git_status("stage " + change.path);
+  }
+  git_oid tree_oid;
+  if (git_index_write_tree_to(&tree_oid, index.get(), repo) != 0) return git_status("write tree");
+  Tree new_tree;
+  if (git_tree_lookup(new_tree.out(), repo, &tree_oid) != 0) return git_status("new tree");
+
+  Signature sig;
+  MC_RETURN_IF_ERROR(impl_->signature(sig));
+  const git_commit* parents[] = {parent.get()};
+  git_oid commit_oid;
+  // Updating HEAD checks that it still points at our parent: a commit made behind the
+  // tree lock's back fails here instead of being overwritten.
+  if (git_commit_create(&commit_oid, repo, "HEAD", sig.get(), sig.get(), "UTF-8", message.c_str(), new_tree.get(),
+                        parent.get() ? 1 : 0, parents) != 0)
+    return git_status("commit");
+
+  Index repo_index;
+  if (git_repository_index(repo_index.out(), repo) != 0) return git_status("index");
+  if (git_index_read(repo_index.get(), 0) != 0) return git_status("read index");
+  for (const auto& change : changes) {
+    MC_ASSIGN_OR_RETURN(git_index_entry e, index_entry_for(impl_->workdir, change));
+    if (git_index_add(repo_index.get(), &e) != 0) return git_status("stage " + change.path);
+  }
+  if (git_index_write(repo_index.get()) != 0) return git_status("write index");
+  return oid_hex(&commit_oid);
+}
+
+}  // namespace modelcast

@@ -1,0 +1,61 @@
+#include "keygen.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "modelcast/fs.h"
+#include "modelcast/signing.h"
+
+namespace modelcast {
+
+Status write_new_file(const std::string& path, const std::string& data, unsigned mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EEXIST) return error(StatusCode::kExists, path + ": already exists; refusing to overwrite");
+    return error(StatusCode::kIOError, path + ": " + std::strerror(e));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return error(StatusCode::kIOError, path + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  Status s = fsync_fd(fd, path);
+  ::close(fd);
+  if (!s.is_ok()) {
+    ::unlink(path.c_str());
+    return s;
+  }
+  return fsync_dir(parent_dir(path));
+}
+
+Result<KeygenResult> generate_key_files(const std::string& private_path) {
+  KeygenResult r;
+  r.private_path = private_path;
+  r.public_path = private_path + ".pub";
+  // Check both before writing either, so a refusal leaves nothing behind.
+  for (const auto& p : {r.private_path, r.public_path})
+    if (path_exists(p)) return error(StatusCode::kExists, p + ": already exists; refusing to overwrite");
+  MC_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::generate());
+  r.key_id = key.public_key().key_id();
+  // umask could widen nothing here: 0600 is the most a umask leaves of 0600.
+  MC_RETURN_IF_ERROR(write_new_file(r.private_path, key.to_pem(), 0600));
+  Status s = write_new_file(r.public_path, key.public_key().to_pem(), 0644);
+  if (!s.is_ok()) {
+    ::unlink(r.private_path.c_str());
+    return s;
+  }
+  return r;
+}
+
+}  // namespace modelcast

@@ -1,0 +1,313 @@
+#include "publish.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "blob_store.h"
+#include "catalog.h"
+#include "git_repo.h"
+#include "keygen.h"
+#include "modelcast/fs.h"
+#include "modelcast/names.h"
+#include "modelcast/signed_manifest.h"
+#include "modelcast/signing.h"
+#include "progress.h"
+#include "tree.h"
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+#include "model_inspect.h"
+#endif
+
+namespace modelcast {
+
+namespace {
+
+Status usage(const std::string& message) { return error(StatusCode::kInvalidArgument, message); }
+
+std::string base_name(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Leftover temporaries of a publish that crashed; only called with the tree lock held.
+void remove_stale_temporaries(const std::string& tmp_dir) {
+  DIR* d = ::opendir(tmp_dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("blob.", 0) == 0) ::unlink((tmp_dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
+Result<ModelConfig> load_config(const std::string& path) {
+  auto text = read_file(path, kMaxConfigBytes);
+  if (!text.ok()) return text.status().with_context("config");
+  MC_ASSIGN_OR_RETURN(Json doc, parse_json_strict(*text, kMaxConfigBytes, path));
+  return config_from_json(doc, path);
+}
+
+// What "the same content" means for an idempotent publish: files (path, hash, size),
+// config and requirements. Dates, version, encodings and signatures do not count.
+Result<std::string> content_key(const Manifest& m) {
+  Json files = Json::array();
+  std::vector<const FileEntry*> sorted;
+  for (const auto& f : m.files) sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(), [](const FileEntry* a, const FileEntry* b) { return a->path < b->path; });
+  for (const auto* f : sorted) files.push_back({f->path, f->sha256, f->size});
+  Json full = manifest_to_json(m);
+  return canonical_json(Json{{"files", files}, {"config", full.at("config")}, {"requires", full.at("requires")}});
+}
+
+std::string commit_title(const Manifest& next, const Manifest* previous) {
+  std::string title = "publish " + next.model + " " + std::to_string(next.version) + " (" + next.channel + "/" + next.platform +
+                      "):";
+  std::map<std::string, const FileEntry*> before;
+  if (previous)
+    for (const auto& f : previous->files) before[f.path] = &f;
+  std::vector<std::string> parts;
+  for (const auto& f : next.files) {
+    auto it = before.find(f.path);
+    if (it == before.end()) {
+      parts.push_back(f.path + " " + human_size(f.size) + (previous ? " (added)" : ""));
+    } else {
+      if (it->second->sha256 != f.sha256) parts.push_back(f.path + " " + human_size(it->second->size) + " -> " + human_size(f.size));
+      before.erase(it);
+    }
+  }
+  for (const auto& kv : before) parts.push_back(kv.first + " removed");
+  if (previous) {
+    Json a = manifest_to_json(*previous), b = manifest_to_json(next);
+    if (a.at("config") != b.at("config")) parts.push_back("config changed");
+    if (a.at("requires") != b.at("requires")) parts.push_back("requirements changed");
+  }
+  for (size_t i = 0; i < parts.size(); ++i) title += (i ? ", " : " ") + parts[i];
+  return title;
+}
+
+std::string commit_body(const Manifest& m, const std::string& key_id) {
+  std::string body = "model: " + m.model + "\nchannel: " + m.channel + "\nplatform: " + m.platform +
+                     "\nversion: " + std::to_string(m.version) + "\nexpires: " + m.expires_at + "\nsigned-by: " + key_id + "\n";
+  for (const auto& f : m.files)
+    body += "file: " + f.path + " sha256:" + f.sha256 + " " + std::to_string(f.size) + " bytes (" + f.encoding + ", " +
+            std::to_string(f.stored_size) + " stored)\n";
+  return body;
+}
+
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+// The model file is the source of truth: a config naming tensors it does not have would
+// make every device fall back, so it is refused here, before anything is written.
+Status check_models_fit(const ModelConfig& config, const std::vector<SourceFile>& files) {
+  for (const auto& f : files) {
+    MC_ASSIGN_OR_RETURN(ModelInfo info, inspect_model_file(f.source));
+    if (info.format == "opaque") continue;
+    MC_RETURN_IF_ERROR(check_config_fits(config, info, f.source));
+  }
+  return Status::ok();
+}
+#endif
+
+}  // namespace
+
+Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* resolved) {
+  if (o.tree.empty()) return usage("TREE is required");
+  MC_RETURN_IF_ERROR(check_name(o.model, "--model"));
+  MC_RETURN_IF_ERROR(check_name(o.platform, "--platform"));
+  if (!o.channel.empty()) MC_RETURN_IF_ERROR(check_name(o.channel, "--channel"));
+  if (o.config_path.empty()) return usage("--config is required");
+  if (o.key_path.empty()) return usage("--key is required");
+  if (o.expires_in_days < 0 || o.expires_in_days > 3650) return usage("--expires-in: must be 1 to 3650 days");
+  if (!o.min_app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.min_app_version, "--min-app-version"));
+  if (!o.runtime.empty()) MC_RETURN_IF_ERROR(check_name(o.runtime, "--runtime"));
+  if (o.features) {
+    std::set<std::string> seen;
+    for (const auto& f : *o.features) {
+      MC_RETURN_IF_ERROR(check_name(f, "--features"));
+      if (!seen.insert(f).second) return usage("--features: \"" + f + "\" given twice");
+    }
+  }
+  if (!o.path_prefix.empty()) MC_RETURN_IF_ERROR(check_file_path(o.path_prefix, "--path-prefix"));
+  if (o.files.empty()) return usage("at least one FILE to publish is required");
+  std::vector<SourceFile> out;
+  std::set<std::string> seen;
+  for (const auto& arg : o.files) {
+    SourceFile f;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos && eq > 0 && !path_exists(arg)) {
+      f.path = arg.substr(0, eq);
+      f.source = arg.substr(eq + 1);
+    } else {
+      f.source = arg;
+      f.path = base_name(arg);
+      if (!o.path_prefix.empty()) f.path = o.path_prefix + "/" + f.path;
+    }
+    if (f.source.empty()) return usage("FILE argument \"" + arg + "\" names no file");
+    MC_RETURN_IF_ERROR(check_file_path(f.path, "file path of " + f.source));
+    // Devices on case-insensitive file systems would see two paths as one.
+    if (!seen.insert(lower(f.path)).second) return usage("file path \"" + f.path + "\" given twice");
+    out.push_back(std::move(f));
+  }
+  for (const auto& a : out) {
+    std::string prefix = lower(a.path) + "/";
+    for (const auto& b : out)
+      if (lower(b.path).compare(0, prefix.size(), prefix) == 0)
+        return usage("file path \"" + a.path + "\" is also used as a folder by \"" + b.path + "\"");
+  }
+  if (resolved) *resolved = std::move(out);
+  return Status::ok();
+}
+
+Result<PublishResult> publish(const PublishOptions& o) {
+  std::vector<SourceFile> sources;
+  MC_RETURN_IF_ERROR(check_publish_options(o, &sources));
+  const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
+
+  MC_RETURN_IF_ERROR(Tree::open(o.tree).status());
+  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(o.tree));
+  const std::string work_dir = repo.git_dir() + "modelcast";
+  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
+  const std::string lock_path = work_dir + "/lock";
+  auto lock = FileLock::acquire(lock_path, false);
+  if (!lock.ok() && lock.status().code() == StatusCode::kBusy) {
+    if (!o.wait_for_lock)
+      return error(StatusCode::kBusy, o.tree + ": another publish holds the tree lock (" + lock_path + "); retry later");
+    std::fprintf(stderr, "waiting for another publish to finish (%s)\n", lock_path.c_str());
+    lock = FileLock::acquire(lock_path, true);
+  }
+  if (!lock.ok()) return lock.status();
+  remove_stale_temporaries(work_dir + "/tmp");
+
+  // Re-read under the lock: the publisher we waited for may have changed the settings.
+  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(o.tree));
+  const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
+  const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
+
+  auto key = PrivateKey::from_pem_file(o.key_path);
+  if (!key.ok()) return key.status().with_context("--key " + o.key_path);
+  MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(o.config_path));
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+  MC_RETURN_IF_ERROR(check_models_fit(config, sources));
+#endif
+
+  const std::string current_rel = TreeLayout::current_manifest(o.model, channel, o.platform);
+  std::optional<Manifest> previous;
+  if (path_exists(tree.path(current_rel))) {
+    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(current_rel), kMaxManifestBytes));
+    auto parsed = parse_signed_manifest(text);
+    if (!parsed.ok())
+      return parsed.status().with_context(tree.path(current_rel) + " (the current manifest; run `modelcast verify`)");
+    previous = std::move(parsed->manifest);
+  }
+  uint64_t last_version = previous ? previous->version : 0;
+  std::vector<std::string> ignored;
+  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored));
+  for (const auto& s : streams)
+    if (s.model == o.model && s.channel == channel && s.platform == o.platform && !s.versions.empty())
+      last_version = std::max(last_version, s.versions.back());
+
+  PublishResult result;
+  result.channel = channel;
+  result.previous_version = last_version;
+  result.manifest_path = current_rel;
+  result.key_id = key->public_key().key_id();
+
+  Manifest next;
+  next.model = o.model;
+  next.channel = channel;
+  next.platform = o.platform;
+  next.config = config;
+  next.requirements.features = o.features ? *o.features : config.features;
+  next.requirements.min_app_version = o.min_app_version;
+  next.requirements.runtime = o.runtime;
+
+  BlobStore store(tree.root(), work_dir + "/tmp");
+  for (const auto& f : sources) {
+    MC_ASSIGN_OR_RETURN(StoredBlob blob, store.put_file(f.source, f.path, o.show_progress));
+    FileEntry e;
+    e.path = f.path;
+    e.sha256 = blob.sha256;
+    e.size = blob.size;
+    e.url = blob.url;
+    e.encoding = blob.encoding;
+    e.stored_size = blob.stored_size;
+    next.files.push_back(e);
+    if (blob.created) result.blobs_created.push_back(blob.url);
+  }
+
+  if (previous) {
+    MC_ASSIGN_OR_RETURN(std::string before, content_key(*previous));
+    MC_ASSIGN_OR_RETURN(std::string after, content_key(next));
+    if (before == after) {
+      result.unchanged = true;
+      result.version = previous->version;
+      result.files = previous->files;
+      return result;
+    }
+  }
+
+  next.version = last_version + 1;
+  next.published_at = format_timestamp(now);
+  next.expires_at = format_timestamp(now + int64_t{days} * 86400);
+  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, {&key.value()}));
+
+  const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
+  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(o.model, channel, o.platform))));
+  // A versioned manifest is immutable: O_EXCL refuses to replace one.
+  MC_RETURN_IF_ERROR(write_new_file(tree.path(versioned_rel), signed_text, 0644));
+  MC_RETURN_IF_ERROR(write_file_atomic(tree.path(current_rel), signed_text));
+
+  std::vector<std::string> small_files = {versioned_rel, current_rel};
+  const std::string key_rel = TreeLayout::key_file(result.key_id);
+  if (!path_exists(tree.path(key_rel))) {
+    MC_RETURN_IF_ERROR(make_dirs(tree.path("keys")));
+    MC_RETURN_IF_ERROR(write_file_atomic(tree.path(key_rel), key->public_key().to_pem()));
+    small_files.push_back(key_rel);
+  }
+  auto& trusted = tree.mutable_settings().trusted_keys;
+  if (std::find(trusted.begin(), trusted.end(), result.key_id) == trusted.end()) {
+    trusted.push_back(result.key_id);
+    MC_RETURN_IF_ERROR(tree.save_settings());
+    small_files.push_back(kSettingsFile);
+  }
+  std::vector<std::string> warnings;
+  MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, next.published_at, &warnings));
+  for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
+  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
+
+  // Git: blobs the previous commit does not hold are streamed in; a blob already committed
+  // (same content published before) is neither re-read nor re-added.
+  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
+  std::vector<GitChange> changes;
+  std::set<std::string> blob_paths;
+  for (const auto& f : next.files) {
+    if (!blob_paths.insert(f.url).second) continue;
+    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, f.url));
+    if (!committed.empty()) continue;
+    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob_from_file(tree.path(f.url)));
+    changes.push_back({f.url, id});
+  }
+  for (const auto& rel : small_files) {
+    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), 64 << 20));
+    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob(text));
+    changes.push_back({rel, id});
+  }
+  result.message = commit_title(next, previous ? &*previous : nullptr);
+  MC_ASSIGN_OR_RETURN(result.commit, repo.commit(changes, result.message + "\n\n" + commit_body(next, result.key_id)));
+  result.version = next.version;
+  result.versioned_path = versioned_rel;
+  result.files = next.files;
+  return result;
+}
+
+}  // namespace modelcast

@@ -1,0 +1,65 @@
+// `modelcast publish`: a new signed version of one (model, channel, platform), or nothing
+// when the files, config and requirements equal the current version's.
+//
+// Order of writes is what makes a crash at any point harmless: blobs (fsynced) first, then
+// the immutable versioned manifest, then the current manifest, then the catalog, then one
+// git commit. A crash leaves at worst orphaned blobs and an uncommitted change that the
+// next publish commits. Publishers on one tree are serialised by a lock in the .git folder.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "modelcast/manifest.h"
+#include "modelcast/status.h"
+
+namespace modelcast {
+
+struct PublishOptions {
+  std::string tree;
+  std::string model;
+  std::string platform;
+  std::string channel;  // empty: the tree's default ("stable")
+  std::string config_path;
+  std::string key_path;
+  int expires_in_days = 0;  // 0: the tree's default (30)
+  std::string min_app_version;
+  std::string runtime;
+  std::optional<std::vector<std::string>> features;  // requires.features; default: config.features
+  // "FILE" (published under its base name) or "PATH=FILE" (published as PATH).
+  std::vector<std::string> files;
+  std::string path_prefix;  // folder inside the model for every FILE given without PATH=
+  bool wait_for_lock = true;
+  bool show_progress = true;
+  int64_t now = 0;  // unix seconds; 0: the current time
+};
+
+// A FILE argument resolved: where it is read from and its path inside the model.
+struct SourceFile {
+  std::string source;
+  std::string path;
+};
+
+struct PublishResult {
+  bool unchanged = false;
+  uint64_t version = 0;           // the new version, or the current one when unchanged
+  uint64_t previous_version = 0;  // 0 for a first publish
+  std::string channel;
+  std::string manifest_path;      // tree-relative current manifest
+  std::string versioned_path;
+  std::vector<FileEntry> files;
+  std::vector<std::string> blobs_created;  // tree-relative
+  std::string key_id;
+  std::string commit;   // empty when unchanged
+  std::string message;  // the commit message's first line
+};
+
+// Usage checks that need no file system: names, paths, versions, day counts. Errors are
+// kInvalidArgument (exit code 2). Fills `resolved` with the FILE arguments.
+Status check_publish_options(const PublishOptions& options, std::vector<SourceFile>* resolved);
+
+Result<PublishResult> publish(const PublishOptions& options);
+
+}  // namespace modelcast

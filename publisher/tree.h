@@ -1,0 +1,77 @@
+// The layout of a published tree and its settings file, modelcast.json.
+//
+// Every path the publisher writes is computed here from names already checked by names.h,
+// so the rest of the publisher never concatenates user input into a path. Tree settings are
+// plain values; reading and writing them is not synchronised (callers hold the tree lock).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "modelcast/canonical_json.h"
+#include "modelcast/status.h"
+
+namespace modelcast {
+
+constexpr const char* kTreeSchema = "modelcast/tree/1";
+constexpr const char* kSettingsFile = "modelcast.json";
+constexpr int kDefaultExpiresInDays = 30;
+
+// Settings a tree carries for every publisher that works on it.
+struct TreeSettings {
+  std::string base_url;                   // where the tree is served; informational for the catalog
+  std::vector<std::string> trusted_keys;  // key ids whose keys/<id>.pub may sign manifests
+  std::string default_channel = "stable";
+  int expires_in_days = kDefaultExpiresInDays;
+};
+
+Result<TreeSettings> settings_from_json(const Json& value, const std::string& where);
+Json settings_to_json(const TreeSettings& settings);
+
+// Paths relative to the tree root, '/'-separated (also the paths of the git commit).
+struct TreeLayout {
+  static std::string current_manifest(const std::string& model, const std::string& channel, const std::string& platform);
+  static std::string version_dir(const std::string& model, const std::string& channel, const std::string& platform);
+  static std::string versioned_manifest(const std::string& model, const std::string& channel, const std::string& platform,
+                                        uint64_t version);
+  static std::string key_file(const std::string& key_id);
+};
+
+// A tree on disk: its root folder and its settings.
+class Tree {
+ public:
+  // Fails with kNotFound when `root` has no modelcast.json (not a tree, or not initialised).
+  static Result<Tree> open(const std::string& root);
+
+  const std::string& root() const { return root_; }
+  const TreeSettings& settings() const { return settings_; }
+  TreeSettings& mutable_settings() { return settings_; }
+  // Absolute (or root-relative) path on disk of a tree-relative path.
+  std::string path(const std::string& relative) const { return root_ + "/" + relative; }
+
+  Status save_settings() const;
+
+ private:
+  std::string root_;
+  TreeSettings settings_;
+};
+
+// The manifests of one (model, channel, platform) found on disk.
+struct StreamFiles {
+  std::string model, channel, platform;
+  bool has_current = false;        // manifests/<m>/<c>/<p>.json exists
+  std::vector<uint64_t> versions;  // from manifests/<m>/<c>/<p>/<v>.json, ascending
+};
+
+// Every stream under TREE/manifests, sorted by (model, channel, platform). Paths that do
+// not fit the layout (bad names, non-numeric versions, stray files) go to `stray`.
+Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray);
+
+// Tree-relative paths of every file under TREE/blobs/sha256, sorted.
+Result<std::vector<std::string>> list_blob_files(const std::string& root);
+
+// The _headers file static hosts (Netlify, Cloudflare Pages) read: blob URLs never change
+// content, so they are cached for a year; manifests and the catalog change on every publish.
+std::string cache_headers_file();
+
+}  // namespace modelcast

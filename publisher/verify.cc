@@ -1,0 +1,166 @@
+#include "verify.h"
+
+#include <ctime>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "blob_store.h"
+#include "modelcast/fs.h"
+#include "modelcast/names.h"
+#include "modelcast/signed_manifest.h"
+#include "tree.h"
+
+namespace modelcast {
+
+namespace {
+
+struct BlobRef {
+  std::string encoding;
+  std::string sha256;
+  uint64_t size = 0;
+  uint64_t stored_size = 0;
+  std::string named_by;  // first manifest naming it, for messages
+};
+
+class Verifier {
+ public:
+  Verifier(const Tree& tree, std::vector<PublicKey> keys, int64_t now, VerifyReport* report)
+      : tree_(tree), keys_(std::move(keys)), now_(now), report_(report) {}
+
+  void stream(const StreamFiles& s) {
+    std::map<uint64_t, std::string> versioned_text;
+    for (uint64_t v : s.versions) {
+      std::string rel = TreeLayout::versioned_manifest(s.model, s.channel, s.platform, v);
+      auto m = load(rel, s, v);
+      if (m) versioned_text[v] = m->second;
+    }
+    std::string current_rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
+    if (!s.has_current) {
+      problem(current_rel + ": missing, but versions " + std::to_string(s.versions.front()) + ".." +
+              std::to_string(s.versions.back()) + " exist");
+      return;
+    }
+    auto current = load(current_rel, s, 0);
+    if (!current) return;
+    const Manifest& m = current->first;
+    uint64_t newest = s.versions.empty() ? 0 : s.versions.back();
+    if (m.version < newest) {
+      problem(current_rel + ": version went down: current is " + std::to_string(m.version) + " but version " +
+              std::to_string(newest) + " was published");
+    } else if (m.version > newest) {
+      problem(current_rel + ": version " + std::to_string(m.version) + " has no versioned copy " +
+              TreeLayout::versioned_manifest(s.model, s.channel, s.platform, m.version));
+    } else if (versioned_text.count(newest) && versioned_text[newest] != current->second) {
+      problem(current_rel + ": differs from " + TreeLayout::versioned_manifest(s.model, s.channel, s.platform, newest) +
+              " although both say version " + std::to_string(newest));
+    }
+    auto expires = parse_timestamp(m.expires_at, "expires_at");
+    if (expires.ok() && *expires <= now_)
+      report_->warnings.push_back(current_rel + ": expired at " + m.expires_at + "; devices will not update until a new publish");
+  }
+
+  void blobs() {
+    for (const auto& [url, ref] : blobs_) {
+      ++report_->blobs;
+      report_->blob_bytes += ref.stored_size;
+      Status s = check_blob(tree_.path(url), ref.encoding, ref.sha256, ref.size, ref.stored_size);
+      if (!s.is_ok()) problem(url + " (named by " + ref.named_by + "): " + strip_root(s.message()));
+    }
+    auto files = list_blob_files(tree_.root());
+    if (!files.ok()) {
+      problem(files.status().message());
+      return;
+    }
+    for (const auto& rel : *files)
+      if (!blobs_.count(rel)) report_->orphans.push_back(rel);
+  }
+
+ private:
+  void problem(const std::string& line) { report_->problems.push_back(line); }
+
+  std::string strip_root(const std::string& message) const {
+    std::string prefix = tree_.root() + "/";
+    return message.compare(0, prefix.size(), prefix) == 0 ? message.substr(prefix.size()) : message;
+  }
+
+  // Parses, checks identity fields and signature, and records the blobs it names.
+  // `version` 0 means the current manifest (any version).
+  std::optional<std::pair<Manifest, std::string>> load(const std::string& rel, const StreamFiles& s, uint64_t version) {
+    auto text = read_file(tree_.path(rel), kMaxManifestBytes);
+    if (!text.ok()) {
+      problem(rel + ": " + strip_root(text.status().message()));
+      return std::nullopt;
+    }
+    ++report_->manifests;
+    auto parsed = parse_signed_manifest(*text);
+    if (!parsed.ok()) {
+      problem(rel + ": " + parsed.status().message());
+      return std::nullopt;
+    }
+    Status sig = verify_signatures(*parsed, keys_, 1);
+    if (!sig.is_ok()) problem(rel + ": " + sig.message());
+    const Manifest& m = parsed->manifest;
+    if (m.model != s.model || m.channel != s.channel || m.platform != s.platform)
+      problem(rel + ": says " + m.model + "/" + m.channel + "/" + m.platform + ", which is not where it is stored");
+    if (version != 0 && m.version != version)
+      problem(rel + ": says version " + std::to_string(m.version) + " but is stored as version " + std::to_string(version));
+    for (const auto& f : m.files) {
+      auto [it, inserted] = blobs_.insert({f.url, BlobRef{f.encoding, f.sha256, f.size, f.stored_size, rel}});
+      if (!inserted && (it->second.size != f.size || it->second.stored_size != f.stored_size))
+        problem(rel + ": " + f.url + " has size " + std::to_string(f.size) + "/" + std::to_string(f.stored_size) + " but " +
+                it->second.named_by + " says " + std::to_string(it->second.size) + "/" +
+                std::to_string(it->second.stored_size));
+    }
+    return std::make_pair(m, std::move(*text));
+  }
+
+  const Tree& tree_;
+  std::vector<PublicKey> keys_;
+  int64_t now_;
+  VerifyReport* report_;
+  std::map<std::string, BlobRef> blobs_;
+};
+
+std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned, VerifyReport* report) {
+  std::vector<PublicKey> keys;
+  if (!pinned.empty()) {
+    auto key = PublicKey::from_pem_file(pinned);
+    if (key.ok()) keys.push_back(*key);
+    else report->problems.push_back("--pubkey " + pinned + ": " + key.status().message());
+    return keys;
+  }
+  for (const auto& id : tree.settings().trusted_keys) {
+    std::string rel = TreeLayout::key_file(id);
+    auto key = PublicKey::from_pem_file(tree.path(rel));
+    if (!key.ok()) {
+      report->problems.push_back(rel + ": trusted in " + kSettingsFile + " but unreadable: " + key.status().message());
+      continue;
+    }
+    if (key->key_id() != id) {
+      report->problems.push_back(rel + ": holds key " + key->key_id() + ", not " + id);
+      continue;
+    }
+    keys.push_back(*key);
+  }
+  return keys;
+}
+
+}  // namespace
+
+Result<VerifyReport> verify_tree(const VerifyOptions& options) {
+  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(options.tree));
+  VerifyReport report;
+  std::vector<PublicKey> keys = trusted_keys(tree, options.pubkey_path, &report);
+  std::vector<std::string> stray;
+  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &stray));
+  for (const auto& p : stray) report.problems.push_back(p + ": not a manifest of the tree layout");
+  if (options.pubkey_path.empty() && tree.settings().trusted_keys.empty() && !streams.empty())
+    report.problems.push_back(std::string(kSettingsFile) + ": no trusted keys; pass --pubkey or publish with a key");
+  Verifier verifier(tree, std::move(keys), options.now ? options.now : static_cast<int64_t>(std::time(nullptr)), &report);
+  for (const auto& s : streams) verifier.stream(s);
+  verifier.blobs();
+  return report;
+}
+
+}  // namespace modelcast
