@@ -56,30 +56,33 @@ Status check_tensors(const std::vector<TensorSpec>& configured, const std::vecto
                                       names_text(actual) + ")");
     if (spec.dtype != t->dtype)
       return mismatch(model_file, what + ": dtype " + quoted(spec.dtype) + " but the model's is " + quoted(t->dtype));
-    // A model that leaves the rank open accepts any shape the config settles on.
-    if (!t->ranked) continue;
-    if (spec.shape.size() != t->shape.size())
+    // A model that leaves the rank open accepts any shape the config settles on; the
+    // labels are then held against the config's shape.
+    const std::vector<int64_t>& model_shape = t->ranked ? t->shape : spec.shape;
+    if (t->ranked && spec.shape.size() != t->shape.size())
       return mismatch(model_file, what + ": shape " + shape_text(spec.shape) + " has rank " +
                                       std::to_string(spec.shape.size()) + " but the model's " + shape_text(t->shape) +
                                       " has rank " + std::to_string(t->shape.size()));
-    for (size_t i = 0; i < spec.shape.size(); ++i) {
+    // Labels before dimensions: "3 labels but 2 classes" says more than "dimension 1: 3 vs 2".
+    if (!spec.labels.empty()) {
+      if (model_shape.empty())
+        return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
+                                        " labels but the output is a scalar, with no class dimension");
+      // The class dimension is the last one; when the model leaves it dynamic, the
+      // config's own shape may still fix it.
+      int64_t classes = model_shape.back();
+      if (classes == -1) classes = spec.shape.back();
+      if (classes != -1 && static_cast<int64_t>(spec.labels.size()) != classes)
+        return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
+                                        " labels but the model's class dimension is " + std::to_string(classes));
+    }
+    for (size_t i = 0; t->ranked && i < spec.shape.size(); ++i) {
       // -1 on either side is a dynamic dimension: the runtime resolves it, so it fits.
       if (spec.shape[i] == -1 || t->shape[i] == -1 || spec.shape[i] == t->shape[i]) continue;
       return mismatch(model_file, what + ": shape " + shape_text(spec.shape) + " does not match the model's " +
                                       shape_text(t->shape) + " (dimension " + std::to_string(i) + ": " +
                                       std::to_string(spec.shape[i]) + " vs " + std::to_string(t->shape[i]) + ")");
     }
-    if (spec.labels.empty()) continue;
-    if (t->shape.empty())
-      return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
-                                      " labels but the model's output is a scalar, with no class dimension");
-    // The class dimension is the last one; when the model leaves it dynamic, the config's
-    // own shape may still fix it.
-    int64_t classes = t->shape.back();
-    if (classes == -1) classes = spec.shape.back();
-    if (classes != -1 && static_cast<int64_t>(spec.labels.size()) != classes)
-      return mismatch(model_file, what + ": " + std::to_string(spec.labels.size()) +
-                                      " labels but the model's class dimension is " + std::to_string(classes));
   }
   return Status::ok();
 }
