@@ -186,9 +186,8 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   if (!cctx) return error(StatusCode::kIOError, "zstd: out of memory");
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, kZstdLevel);
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-  // One worker thread compresses while this thread reads and hashes: the two cores overlap.
-  // Ignored (single-threaded) when libzstd was built without threads.
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, 1);
+  // Single-threaded on purpose: measured on a 1 GiB file here, ZSTD_c_nbWorkers=1 took
+  // 4.4 s and 50 MB RSS against 3.2-3.5 s and 18 MB without workers (reading dominates).
   ZSTD_CCtx_setPledgedSrcSize(cctx.get(), expected_size);  // lets devices size the output up front
 
   std::vector<char> in_buf(kReadBlock);
@@ -268,7 +267,7 @@ Status check_blob(const std::string& path, const std::string& encoding, const st
   std::vector<char> out_buf(ZSTD_DStreamOutSize());
   Sha256 hash;
   uint64_t produced = 0;
-  size_t last_ret = 0;
+  size_t last_ret = 1;  // no complete zstd frame seen yet
   for (;;) {
     ssize_t n = read_some(fd, in_buf.data(), in_buf.size());
     if (n < 0) return io_error(path, errno);
@@ -291,8 +290,9 @@ Status check_blob(const std::string& path, const std::string& encoding, const st
     }
   }
   if (dctx) {
-    // Flush what the decoder still holds after the last input byte.
-    for (;;) {
+    // A frame is complete when the decoder last returned 0; otherwise it may still hold
+    // output (the last call filled out_buf) or the blob ends mid-frame.
+    while (last_ret != 0) {
       ZSTD_inBuffer input{nullptr, 0, 0};
       ZSTD_outBuffer output{out_buf.data(), out_buf.size(), 0};
       last_ret = ZSTD_decompressStream(dctx.get(), &output, &input);

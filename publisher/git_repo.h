@@ -3,8 +3,8 @@
 //
 // A publish becomes exactly one commit built from the previous commit's tree plus the
 // paths it changed (never a rescan of the working tree). Large blobs are streamed into
-// the object database with zlib at its fastest level: their bytes are already zstd, so
-// deflate could only spend time. A GitRepo is not thread-safe; callers hold the tree lock.
+// the object database as zlib "stored" streams (level 0): their bytes are already zstd or
+// incompressible, so deflate could only spend time. A GitRepo is not thread-safe; callers hold the tree lock.
 #pragma once
 
 #include <memory>

@@ -65,7 +65,11 @@ class Verifier {
       ++report_->blobs;
       report_->blob_bytes += ref.stored_size;
       Status s = check_blob(tree_.path(url), ref.encoding, ref.sha256, ref.size, ref.stored_size);
-      if (!s.is_ok()) problem(url + " (named by " + ref.named_by + "): " + strip_root(s.message()));
+      if (s.is_ok()) continue;
+      std::string message = s.message();
+      std::string prefix = tree_.path(url) + ": ";
+      if (message.compare(0, prefix.size(), prefix) == 0) message = message.substr(prefix.size());
+      problem(url + " (named by " + ref.named_by + "): " + message);
     }
     auto files = list_blob_files(tree_.root());
     if (!files.ok()) {
