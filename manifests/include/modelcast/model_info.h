@@ -3,7 +3,7 @@
 // The model file is the source of truth for tensor names, element types and shapes:
 // the publisher refuses a config that does not fit, and the device checks again before
 // a new version becomes current. read_tflite_file is small enough for a device build;
-// ONNX reading lives on the publisher side (publisher/onnx_reader.h).
+// ONNX reading lives on the publisher side (publisher/model_inspect.h).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,10 @@ struct ModelInfo {
   std::string note;                // e.g. "not inspected: Core ML models are carried as opaque files"
 };
 
-// Reads a TFLite FlatBuffer (streamed into a bounded buffer, verified before any access).
+// Reads a TFLite FlatBuffer: mapped read-only (at most 2 GiB, FlatBuffers' own limit) and
+// checked by flatbuffers::Verifier before any access; kCorruption when it does not verify.
+// The mapping is page cache, not heap; the file must not be truncated while it is read
+// (true of the fetcher's verified, read-only blobs).
 Result<ModelInfo> read_tflite_file(const std::string& path);
 Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std::string& what);
 
