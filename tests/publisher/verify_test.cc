@@ -1,0 +1,166 @@
+// `modelcast verify` on a good tree and on trees damaged the ways a bad disk, a bad
+// transfer or a bad actor would damage them.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "modelcast/fs.h"
+#include "modelcast/signed_manifest.h"
+#include "publisher_test_util.h"
+
+using namespace modelcast;
+using namespace modelcast::test;
+
+namespace {
+
+// A tree with two versions of one model: a random (identity) blob and a zstd blob.
+struct Published {
+  TempDir dir;
+  Fixture f;
+  Manifest current;
+  Published() : f(make_fixture(dir)) {
+    write_random(dir / "model.bin", 100000, 21);
+    write_text(dir / "labels.txt", std::string(30000, 'x'));
+    for (int v = 0; v < 2; ++v) {
+      if (v == 1) write_random(dir / "model.bin", 100000, 22);
+      RunResult r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", f.key,
+                             dir / "model.bin", dir / "labels.txt"});
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    }
+    auto sm = parse_signed_manifest(read_text(f.tree + "/manifests/clf/stable/ios.json"));
+    REQUIRE(sm.ok());
+    current = sm->manifest;
+  }
+  const FileEntry& file(const std::string& encoding) const {
+    for (const auto& e : current.files)
+      if (e.encoding == encoding) return e;
+    FAIL("no file with encoding " << encoding);
+    return current.files[0];
+  }
+};
+
+void flip_byte(const std::string& path, long offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f.good());
+  f.seekg(offset);
+  char c = 0;
+  f.get(c);
+  f.seekp(offset);
+  f.put(static_cast<char>(c ^ 0x20));
+}
+
+void make_writable(const std::string& path) { REQUIRE(::chmod(path.c_str(), 0644) == 0); }
+
+bool has_line(const std::string& err, const std::string& start, const std::string& part) {
+  size_t pos = 0;
+  while (pos < err.size()) {
+    size_t end = err.find('\n', pos);
+    std::string line = err.substr(pos, end - pos);
+    if (line.rfind(start, 0) == 0 && line.find(part) != std::string::npos) return true;
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("verify passes a freshly published tree, with its keys or a pinned key") {
+  Published p;
+  RunResult r = run_cli({"verify", p.f.tree, "--json"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  Json out = parse_stdout_json(r);
+  CHECK(out["ok"] == true);
+  CHECK(out["manifests"] == 3);  // current + 1.json + 2.json
+  CHECK(out["blobs"] == 3);      // two model versions, one shared labels blob
+  CHECK(out["problems"].empty());
+  CHECK(run_cli({"verify", p.f.tree, "--pubkey", p.f.pub}).exit_code == 0);
+  // A fresh tree with nothing published is fine too.
+  TempDir empty;
+  REQUIRE(run_cli({"init", empty / "t"}).exit_code == 0);
+  CHECK(run_cli({"verify", empty / "t"}).exit_code == 0);
+}
+
+TEST_CASE("verify catches a flipped byte in a blob") {
+  Published p;
+  SUBCASE("identity blob") {
+    const FileEntry& e = p.file("identity");
+    make_writable(p.f.tree + "/" + e.url);
+    flip_byte(p.f.tree + "/" + e.url, 5000);
+    RunResult r = run_cli({"verify", p.f.tree});
+    CHECK(r.exit_code == 1);
+    CHECK(has_line(r.err, "error: " + e.url, "SHA-256"));
+  }
+  SUBCASE("zstd blob") {
+    const FileEntry& e = p.file("zstd");
+    make_writable(p.f.tree + "/" + e.url);
+    flip_byte(p.f.tree + "/" + e.url, static_cast<long>(e.stored_size) / 2);
+    RunResult r = run_cli({"verify", p.f.tree});
+    CHECK(r.exit_code == 1);
+    CHECK(has_line(r.err, "error: " + e.url, ""));
+  }
+}
+
+TEST_CASE("verify catches a deleted blob and reports orphans without failing") {
+  Published p;
+  const FileEntry& e = p.file("identity");
+  REQUIRE(::unlink((p.f.tree + "/" + e.url).c_str()) == 0);
+  RunResult r = run_cli({"verify", p.f.tree, "--json"});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: " + e.url, "missing"));
+  CHECK(parse_stdout_json(r)["problems"].size() == 1);
+
+  Published q;
+  std::string orphan = "blobs/sha256/ab/" + std::string(64, 'a');
+  REQUIRE(make_dirs(q.f.tree + "/blobs/sha256/ab").is_ok());
+  write_text(q.f.tree + "/" + orphan, "left by a crash");
+  RunResult o = run_cli({"verify", q.f.tree, "--json"});
+  CHECK(o.exit_code == 0);
+  CHECK(parse_stdout_json(o)["orphans"] == Json::array({orphan}));
+  CHECK(has_line(o.err, "warning: orphaned blob " + orphan, ""));
+}
+
+TEST_CASE("verify catches a hand-edited manifest and a key it does not trust") {
+  Published p;
+  std::string path = p.f.tree + "/manifests/clf/stable/ios.json";
+  std::string text = read_text(path);
+  size_t pos = text.find("\"negative\"");
+  REQUIRE(pos != std::string::npos);
+  text.replace(pos, 10, "\"positivo\"");
+  write_text(path, text);
+  RunResult r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "signature"));
+
+  Published q;
+  TempDir other;
+  REQUIRE(run_cli({"keygen", "--out", other / "k.pem"}).exit_code == 0);
+  RunResult pinned = run_cli({"verify", q.f.tree, "--pubkey", other / "k.pem.pub"});
+  CHECK(pinned.exit_code == 1);
+  CHECK(has_line(pinned.err, "error: manifests/clf/stable/ios/1.json", "no signature by a trusted key"));
+}
+
+TEST_CASE("verify catches a version going down and a versioned file that lies") {
+  Published p;
+  std::string dir = p.f.tree + "/manifests/clf/stable/ios";
+  SUBCASE("current replaced by an older version") {
+    write_text(p.f.tree + "/manifests/clf/stable/ios.json", read_text(dir + "/1.json"));
+    RunResult r = run_cli({"verify", p.f.tree});
+    CHECK(r.exit_code == 1);
+    CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "version went down"));
+  }
+  SUBCASE("a versioned file holding another version") {
+    write_text(dir + "/2.json", read_text(dir + "/1.json"));
+    RunResult r = run_cli({"verify", p.f.tree});
+    CHECK(r.exit_code == 1);
+    CHECK(has_line(r.err, "error: manifests/clf/stable/ios/2.json", "stored as version 2"));
+  }
+  SUBCASE("the newest versioned file removed") {
+    REQUIRE(::unlink((dir + "/2.json").c_str()) == 0);
+    RunResult r = run_cli({"verify", p.f.tree});
+    CHECK(r.exit_code == 1);
+    CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "no versioned copy"));
+  }
+}
