@@ -5,6 +5,7 @@
 #include "model_inspect.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,10 @@ ModelInfo opaque(const std::string& note) {
 }  // namespace
 
 Result<ModelInfo> inspect_model_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return error(StatusCode::kInvalidArgument,
+                 path + ": is a folder; models are published as files (zip a .mlpackage or SavedModel first)");
   MC_ASSIGN_OR_RETURN(std::string head, read_head(path, 8));
   const std::string ext = lower_extension(path);
   if (head.size() == 8 && head.compare(4, 4, "TFL3") == 0) return read_tflite_file(path);

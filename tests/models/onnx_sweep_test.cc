@@ -205,7 +205,7 @@ TEST_CASE("truncated and bit-flipped copies of every ONNX test model are refused
   CHECK(refused_cuts > cuts / 2);
 }
 
-TEST_CASE("a truncated .onnx file on disk is corruption naming the file; other files are opaque, not errors") {
+TEST_CASE("inspect_model_file: a damaged .onnx or .tflite is corruption naming the file; other files are opaque, not errors") {
   const std::vector<std::string> dirs = model_dirs();
   if (dirs.empty()) {
     MESSAGE("skipped: no ONNX test models under " << onnx_testdata_dir());
@@ -241,4 +241,16 @@ TEST_CASE("a truncated .onnx file on disk is corruption naming the file; other f
   Result<ModelInfo> missing = inspect_model_file(dir.file("missing.onnx"));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == StatusCode::kNotFound);
+
+  // The extension promises TFLite but the identifier is missing: corrupt, not opaque.
+  write_all(dir.file("fake.tflite"), bytes);
+  Result<ModelInfo> fake = inspect_model_file(dir.file("fake.tflite"));
+  REQUIRE_FALSE(fake.ok());
+  CHECK(fake.status().code() == StatusCode::kCorruption);
+
+  std::filesystem::create_directory(dir.file("model.mlpackage"));
+  Result<ModelInfo> folder = inspect_model_file(dir.file("model.mlpackage"));
+  REQUIRE_FALSE(folder.ok());
+  CHECK(folder.status().code() == StatusCode::kInvalidArgument);
+  CHECK(folder.status().message().find("zip") != std::string::npos);
 }
