@@ -6,6 +6,10 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -25,6 +29,174 @@ Status mismatch(const FileEntry& f, const std::string& what) {
   return error(StatusCode::kHashMismatch, f.url + ": " + what);
 }
 
+// Turns wire bytes into content: zstd decoding (window capped), size limits, SHA-256, and
+// the decoded file. Used by one thread at a time.
+class Decoder {
+ public:
+  Decoder(const FileEntry& f, bool zstd) : f_(f), zstd_(zstd) {}
+
+  Status open(FileSystem* fs, const std::string& decoded_path) {
+    if (!zstd_) return Status::ok();
+    dctx_.reset(ZSTD_createDCtx());
+    if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
+    ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
+    out_buf_.resize(ZSTD_DStreamOutSize());
+    MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, true));
+    return Status::ok();
+  }
+
+  Status feed(const char* data, size_t size) {
+    if (!zstd_) return accept(data, size, false);
+    ZSTD_inBuffer in{data, size, 0};
+    // Loop until the input is used up and the decoder has nothing more to flush.
+    // Concatenated frames decode one after the other, as with `zstd -d`.
+    for (;;) {
+      ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), 0};
+      const size_t in_before = in.pos;
+      size_t rc = ZSTD_decompressStream(dctx_.get(), &out, &in);
+      if (ZSTD_isError(rc)) return mismatch(f_, std::string("zstd: ") + ZSTD_getErrorName(rc));
+      if (out.pos > 0) MC_RETURN_IF_ERROR(accept(out_buf_.data(), out.pos, true));
+      // 0: a frame just ended and is flushed. A call after that without input answers
+      // with the next frame's header hint, which must not undo it.
+      if (rc == 0) frame_done_ = true;
+      else if (in.pos > in_before || out.pos > 0) frame_done_ = false;
+      if (in.pos == in.size && out.pos < out.size) break;
+    }
+    return Status::ok();
+  }
+
+  WritableFile* out() { return out_.get(); }
+  void close() {
+    if (out_) (void)out_->close();
+  }
+  bool frame_done() const { return !zstd_ || frame_done_; }
+  uint64_t size() const { return size_; }
+  std::string finish_hex() { return hash_.finish_hex(); }
+
+ private:
+  Status accept(const char* data, size_t n, bool write) {
+    size_ += n;
+    if (size_ > f_.size)
+      return mismatch(f_, "decodes to more than the declared size of " + std::to_string(f_.size) + " bytes");
+    hash_.update(data, n);
+    if (write) MC_RETURN_IF_ERROR(out_->append(data, n));
+    return Status::ok();
+  }
+
+  const FileEntry& f_;
+  bool zstd_;
+  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
+  std::vector<char> out_buf_;
+  std::unique_ptr<WritableFile> out_;
+  Sha256 hash_;
+  uint64_t size_ = 0;
+  bool frame_done_ = false;
+};
+
+// Runs a Decoder on its own thread so receiving (and appending to the .part) overlaps
+// decoding, hashing and writing: the two halves cost about the same. Wire bytes travel in
+// 1 MiB chunks through a queue of at most four, so memory stays bounded.
+class DecodeWorker {
+ public:
+  explicit DecodeWorker(Decoder* decoder) : decoder_(decoder), thread_([this] { run(); }) {
+    staging_.reserve(kChunk);
+  }
+  ~DecodeWorker() { stop(); }
+
+  // An error the worker hit earlier is returned here, which stops the transfer.
+  Status push(const char* data, size_t size) {
+    while (size > 0) {
+      size_t n = std::min(size, kChunk - staging_.size());
+      staging_.append(data, n);
+      data += n;
+      size -= n;
+      if (staging_.size() == kChunk) MC_RETURN_IF_ERROR(flush());
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    return status_;
+  }
+
+  // Waits until every byte pushed is decoded; the decoder may then be read.
+  Status drain() {
+    MC_RETURN_IF_ERROR(flush());
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return (queue_.empty() && !busy_) || !status_.is_ok(); });
+    cv_.wait(l, [&] { return !busy_; });
+    return status_;
+  }
+
+  // Abandons whatever is queued and joins the thread.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  static constexpr size_t kMaxQueued = 4;
+
+  Status flush() {
+    if (staging_.empty()) return Status::ok();
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return queue_.size() < kMaxQueued || !status_.is_ok(); });
+    if (!status_.is_ok()) return status_;
+    queue_.push_back(std::move(staging_));
+    if (!spare_.empty()) {
+      staging_ = std::move(spare_.back());
+      spare_.pop_back();
+    } else {
+      staging_ = std::string();
+      staging_.reserve(kChunk);
+    }
+    staging_.clear();
+    l.unlock();
+    cv_.notify_all();
+    return Status::ok();
+  }
+
+  void run() {
+    for (;;) {
+      std::string chunk;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+      Status s;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        s = status_;
+      }
+      if (s.is_ok()) s = decoder_->feed(chunk.data(), chunk.size());
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        busy_ = false;
+        if (status_.is_ok()) status_ = s;
+        if (spare_.size() < kMaxQueued) spare_.push_back(std::move(chunk));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  Decoder* decoder_;
+  std::string staging_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  std::vector<std::string> spare_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  Status status_;
+  std::thread thread_;  // last: starts after everything it uses exists
+};
+
 // One attempt's state: what has been accepted so far and where decoded bytes go.
 class BlobWriter : public HttpSink {
  public:
@@ -41,13 +213,7 @@ class BlobWriter : public HttpSink {
       MC_RETURN_IF_ERROR(p_.fs->remove_all(part));
       have = 0;
     }
-    if (zstd_) {
-      dctx_.reset(ZSTD_createDCtx());
-      if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
-      ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
-      out_buf_.resize(ZSTD_DStreamOutSize());
-      MC_ASSIGN_OR_RETURN(decoded_, p_.fs->open_writable(p_.store.decoded_path(f_), true));
-    }
+    MC_RETURN_IF_ERROR(start_decoder());
     MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(part, false));
     if (have > 0) MC_RETURN_IF_ERROR(replay(part, have));
     return have;
@@ -58,14 +224,10 @@ class BlobWriter : public HttpSink {
     MC_RETURN_IF_ERROR(part_->close());
     MC_RETURN_IF_ERROR(p_.fs->truncate(p_.store.part_path(f_), 0));
     MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(p_.store.part_path(f_), false));
-    if (zstd_) {
-      ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
-      MC_RETURN_IF_ERROR(decoded_->close());
-      MC_ASSIGN_OR_RETURN(decoded_, p_.fs->open_writable(p_.store.decoded_path(f_), true));
-    }
-    hash_ = Sha256();
-    wire_ = decoded_size_ = 0;
-    frame_done_ = false;
+    worker_.reset();
+    decoder_.reset();
+    wire_ = 0;
+    MC_RETURN_IF_ERROR(start_decoder());
     return Status::ok();
   }
 
@@ -104,13 +266,15 @@ class BlobWriter : public HttpSink {
   Status finish() {
     if (wire_ != f_.stored_size)
       return mismatch(f_, "body truncated: " + std::to_string(wire_) + " of " + std::to_string(f_.stored_size) + " bytes");
-    if (zstd_ && !frame_done_) return mismatch(f_, "zstd stream ends inside a frame");
-    if (decoded_size_ != f_.size)
-      return mismatch(f_, "decoded size " + std::to_string(decoded_size_) + " differs from the declared " +
+    MC_RETURN_IF_ERROR(worker_->drain());
+    worker_.reset();
+    if (!decoder_->frame_done()) return mismatch(f_, "zstd stream ends inside a frame");
+    if (decoder_->size() != f_.size)
+      return mismatch(f_, "decoded size " + std::to_string(decoder_->size()) + " differs from the declared " +
                               std::to_string(f_.size));
-    std::string got = hash_.finish_hex();
+    std::string got = decoder_->finish_hex();
     if (got != f_.sha256) return mismatch(f_, "SHA-256 " + got.substr(0, 16) + "… differs from the manifest");
-    WritableFile* content = zstd_ ? decoded_.get() : part_.get();
+    WritableFile* content = zstd_ ? decoder_->out() : part_.get();
     MC_RETURN_IF_ERROR(content->sync());
     MC_RETURN_IF_ERROR(content->close());
     MC_RETURN_IF_ERROR(part_->close());
@@ -126,15 +290,15 @@ class BlobWriter : public HttpSink {
 
   // Drops the partial: it cannot be trusted any more.
   void discard() {
-    if (part_) (void)part_->close();
-    if (decoded_) (void)decoded_->close();
+    close_quietly();
     (void)p_.fs->remove_all(p_.store.part_path(f_));
     (void)p_.fs->remove_all(p_.store.decoded_path(f_));
   }
 
   void close_quietly() {
+    worker_.reset();  // joins the thread before the files close
     if (part_) (void)part_->close();
-    if (decoded_) (void)decoded_->close();
+    if (decoder_) decoder_->close();
   }
 
   int http_status() const { return status_; }
@@ -162,62 +326,28 @@ class BlobWriter : public HttpSink {
     return s;
   }
 
+  Status start_decoder() {
+    decoder_ = std::make_unique<Decoder>(f_, zstd_);
+    MC_RETURN_IF_ERROR(decoder_->open(p_.fs, p_.store.decoded_path(f_)));
+    worker_ = std::make_unique<DecodeWorker>(decoder_.get());
+    return Status::ok();
+  }
+
   // Accepts wire bytes already stored in the .part file.
   Status consume(const char* data, size_t size) {
     wire_ += size;
-    if (!zstd_) {
-      decoded_size_ += size;
-      if (decoded_size_ > f_.size) return mismatch(f_, "more than the declared size of " + std::to_string(f_.size) + " bytes");
-      hash_.update(data, size);
-      return Status::ok();
-    }
-    ZSTD_inBuffer in{data, size, 0};
-    while (in.pos < in.size) {
-      if (frame_done_) return mismatch(f_, "data after the end of the zstd frame");
-      ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), 0};
-      size_t rc = ZSTD_decompressStream(dctx_.get(), &out, &in);
-      if (ZSTD_isError(rc)) return mismatch(f_, std::string("zstd: ") + ZSTD_getErrorName(rc));
-      if (out.pos > 0) {
-        decoded_size_ += out.pos;
-        if (decoded_size_ > f_.size)
-          return mismatch(f_, "decodes to more than the declared size of " + std::to_string(f_.size) + " bytes");
-        hash_.update(out_buf_.data(), out.pos);
-        MC_RETURN_IF_ERROR(decoded_->append(out_buf_.data(), out.pos));
-      }
-      if (rc == 0) frame_done_ = true;
-    }
-    // Flush what the decoder still holds for this input.
-    for (;;) {
-      if (frame_done_) break;
-      ZSTD_outBuffer out{out_buf_.data(), out_buf_.size(), 0};
-      size_t rc = ZSTD_decompressStream(dctx_.get(), &out, &in);
-      if (ZSTD_isError(rc)) return mismatch(f_, std::string("zstd: ") + ZSTD_getErrorName(rc));
-      if (out.pos > 0) {
-        decoded_size_ += out.pos;
-        if (decoded_size_ > f_.size)
-          return mismatch(f_, "decodes to more than the declared size of " + std::to_string(f_.size) + " bytes");
-        hash_.update(out_buf_.data(), out.pos);
-        MC_RETURN_IF_ERROR(decoded_->append(out_buf_.data(), out.pos));
-      }
-      if (rc == 0) frame_done_ = true;
-      if (out.pos < out.size) break;
-    }
-    return Status::ok();
+    return worker_->push(data, size);
   }
 
   const DownloadParams& p_;
   const FileEntry& f_;
   bool zstd_;
-  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
-  std::vector<char> out_buf_;
   std::unique_ptr<WritableFile> part_;
-  std::unique_ptr<WritableFile> decoded_;
-  Sha256 hash_;
+  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<DecodeWorker> worker_;  // after decoder_: destroyed (joined) first
   uint64_t wire_ = 0;
-  uint64_t decoded_size_ = 0;
   uint64_t received_ = 0;
   uint64_t requested_offset_ = 0;
-  bool frame_done_ = false;
   int status_ = 0;
 };
 

@@ -198,7 +198,12 @@ UpdateResult Fetcher::update(const std::string& model) {
 
   FileSystem& fs = *impl_->fs;
   BlobStore store{options_.cache_dir};
+  const bool first_use = !path_exists(paths.versions_dir());
   Status s = fs.make_dirs(paths.versions_dir());
+  // New folders must survive a power cut once a version inside them becomes current.
+  if (s.is_ok() && first_use) s = fs.sync_dir(paths.model_dir());
+  if (s.is_ok() && first_use) s = fs.sync_dir(parent_dir(paths.model_dir()));
+  if (s.is_ok() && first_use) s = fs.sync_dir(options_.cache_dir);
   if (s.is_ok()) s = recover_model(fs, paths);
   if (s.is_ok()) s = recover_tmp(fs, store);
   if (!s.is_ok()) return finish_without_lock(s);

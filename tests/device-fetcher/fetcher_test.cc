@@ -725,6 +725,64 @@ TEST_CASE("fetcher stops when the app cancels and keeps the old model") {
   CHECK(f->update("classifier").status == UpdateStatus::kUpdated);
 }
 
+namespace {
+
+// Re-slices every body into chunks of a fixed size, as different networks would.
+class RechunkingTransport : public HttpTransport {
+ public:
+  RechunkingTransport(std::shared_ptr<HttpTransport> inner, size_t chunk) : inner_(std::move(inner)), chunk_(chunk) {}
+  Status get(const HttpRequest& request, HttpSink& sink) override {
+    struct Sink : HttpSink {
+      HttpSink* inner;
+      size_t chunk;
+      Status on_response(const HttpResponse& r) override { return inner->on_response(r); }
+      Status on_data(const char* data, size_t size) override {
+        for (size_t off = 0; off < size; off += chunk) MC_RETURN_IF_ERROR(inner->on_data(data + off, std::min(chunk, size - off)));
+        return Status::ok();
+      }
+    } s;
+    s.inner = &sink;
+    s.chunk = chunk_;
+    return inner_->get(request, s);
+  }
+
+ private:
+  std::shared_ptr<HttpTransport> inner_;
+  size_t chunk_;
+};
+
+}  // namespace
+
+TEST_CASE("fetcher decodes zstd blobs whatever the chunking and framing of the body") {
+  Env env;
+  std::string text = env.tree.publish(v1());
+  SUBCASE("several concatenated frames, as zstd -d accepts") {
+    Manifest m = TreeFixture::manifest_of(text);
+    for (auto& f : m.files) {
+      if (f.encoding != "zstd") continue;
+      std::string frames = zstd_compress(kWeights1.substr(0, 1000)) + zstd_compress(kWeights1.substr(1000, 150000)) +
+                           zstd_compress(kWeights1.substr(151000));
+      f.stored_size = frames.size();
+      write_all(env.tree.blob_path(f), frames);
+    }
+    env.tree.set_current_manifest(sign_manifest(m, {&env.tree.key()}).value());
+    UpdateResult r = env.update();
+    CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  }
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, size_t{(1 << 17) + 1}, size_t{1 << 20}}) {
+    CAPTURE(chunk);
+    TempDir cache;
+    FetcherOptions o = env.options();
+    o.cache_dir = cache.path();
+    o.transport = std::make_shared<RechunkingTransport>(make_default_transport(), chunk);
+    UpdateResult r = env.update(o);
+    CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+    uint64_t v = 0;
+    std::string problem;
+    CHECK_MESSAGE(active_version_is_complete(cache.path(), "classifier", &v, &problem), problem);
+  }
+}
+
 TEST_CASE("fetcher reads a tree from a file:// base URL") {
   Env env;
   env.tree.publish(v1());
@@ -824,3 +882,99 @@ TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit cod
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--pubkey") != std::string::npos);
 }
+
+#ifdef MODELCAST_PUBLISHER_CLI
+TEST_CASE("fetcher installs and updates a tree written by the modelcast publisher CLI") {
+  Env env;
+  const std::string pub = MODELCAST_PUBLISHER_CLI;
+  TempDir work;
+  const std::string tree = env.tree_dir / "published";  // served at <nginx>/published
+  CommandResult init = run_command({pub, "init", tree});
+  REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+  CommandResult keygen = run_command({pub, "keygen", "--out", work / "key"});
+  REQUIRE_MESSAGE(keygen.exit_code == 0, keygen.err);
+
+  // The config must fit the model: the publisher checks it, and so does the device.
+  ModelConfig config = simple_config();
+  std::string model_bytes = random_bytes(200 * 1024, 21);
+#ifdef MODELCAST_HAVE_MODEL_INFO
+  modelcast_test::FakeModel fake;
+  fake.inputs.push_back({"input", tflite::TensorType_FLOAT32, {1, 4}, {}});
+  fake.outputs.push_back({"scores", tflite::TensorType_FLOAT32, {1, 2}, {}});
+  fake.description = std::string(4096, 'x');  // a little bulk
+  model_bytes = modelcast_test::build_tflite(fake);
+  const std::string model_name = "model.tflite";
+#else
+  const std::string model_name = "model.bin";
+#endif
+  write_all(work / "config.json", config_to_json(config).dump());
+  write_all(work / model_name, model_bytes);
+  write_all(work / "labels.txt", kLabels);
+  auto publish = [&](std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {pub, "publish", tree, "--model", "classifier", "--platform", "android-arm64",
+                                     "--config", work / "config.json", "--key", work / "key", "--quiet", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(model_name + "=" + (work / model_name));
+    args.push_back("labels.txt=" + (work / "labels.txt"));
+    return run_command(args);
+  };
+  CommandResult p1 = publish();
+  REQUIRE_MESSAGE(p1.exit_code == 0, p1.err);
+
+  FetcherOptions o = env.options();
+  o.base_url = env.nginx->url() + "/published";
+  auto key = PublicKey::from_pem_file(work / "key.pub");
+  REQUIRE(key.ok());
+  o.trusted_keys = {key.value()};
+  UpdateResult r = env.update(o);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+  CHECK(r.version == 1);
+  auto opened = env.fetcher(o)->open("classifier");
+  REQUIRE(opened.ok());
+  for (const auto& f : opened->files)
+    CHECK(read_all(f.full_path) == (f.path == model_name ? model_bytes : kLabels));
+
+  // Unchanged: one 304.
+  env.transport->clear();
+  r = env.update(o);
+  CHECK(r.status == UpdateStatus::kCurrent);
+  CHECK(r.not_modified);
+  CHECK(env.transport->blob_bytes() == 0);
+
+  // A new model file, same labels: only the model travels.
+#ifdef MODELCAST_HAVE_MODEL_INFO
+  fake.description = std::string(4096, 'y');
+  model_bytes = modelcast_test::build_tflite(fake);
+#else
+  model_bytes = random_bytes(200 * 1024, 22);
+#endif
+  write_all(work / model_name, model_bytes);
+  CommandResult p2 = publish();
+  REQUIRE_MESSAGE(p2.exit_code == 0, p2.err);
+  env.transport->clear();
+  r = env.update(o);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  CHECK(r.version == 2);
+  CHECK(r.files_reused == 1);
+  CHECK(r.files_downloaded == 1);
+  CHECK(env.transport->blob_bytes() == r.bytes_downloaded);
+  expect_active(env.cache_dir.path(), 2);
+
+  // A version this app is too old for: the device keeps v2.
+  write_all(work / "labels.txt", "cat\ndog\n\n");
+  CommandResult p3 = publish({"--min-app-version", "9.0"});
+  REQUIRE_MESSAGE(p3.exit_code == 0, p3.err);
+  r = env.update(o);
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "incompatible");
+  CHECK(r.version == 2);
+
+  // The CLI agrees.
+  CommandResult cli = run_command({MODELCAST_FETCH_CLI, "update", "--url", o.base_url, "--cache", env.cache_dir.path(),
+                                   "--model", "classifier", "--platform", "android-arm64", "--pubkey", work / "key.pub",
+                                   "--app-version", "9.1", "--json"});
+  REQUIRE_MESSAGE(cli.exit_code == 0, cli.err);
+  CHECK(Json::parse(cli.out)["status"] == "updated");
+  CHECK(Json::parse(cli.out)["version"] == 3);
+}
+#endif
