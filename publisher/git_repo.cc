@@ -385,6 +385,23 @@ Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
   return oid_hex(&oid);
 }
 
+Result<std::vector<std::string>> GitRepo::first_parent_history(const std::string& commit, size_t limit) const {
+  std::vector<std::string> out;
+  if (commit.empty()) return out;
+  MC_ASSIGN_OR_RETURN(git_oid oid, parse_oid(commit));
+  git_revwalk* walk = nullptr;
+  if (git_revwalk_new(&walk, impl_->repo) != 0) return git_status("revwalk");
+  struct WalkFree {
+    git_revwalk* w;
+    ~WalkFree() { git_revwalk_free(w); }
+  } walk_free{walk};
+  git_revwalk_simplify_first_parent(walk);
+  if (git_revwalk_push(walk, &oid) != 0) return git_status("revwalk " + commit);
+  git_oid next;
+  while (out.size() < limit && git_revwalk_next(&next, walk) == 0) out.push_back(oid_hex(&next));
+  return out;
+}
+
 Result<std::vector<GitDelta>> GitRepo::diff(const std::string& commit_a, const std::string& commit_b,
                                             const std::string& prefix) const {
   Tree tree_a, tree_b;

@@ -54,6 +54,9 @@ class GitRepo {
   // Streams a file into the object database in fixed-size chunks.
   Result<std::string> write_blob_from_file(const std::string& path);
 
+  // Commit ids from `commit` back along first parents, newest first, at most `limit`.
+  Result<std::vector<std::string>> first_parent_history(const std::string& commit, size_t limit) const;
+
   // Paths under `prefix` that differ between two commits ("" for commit_a: the empty tree).
   Result<std::vector<GitDelta>> diff(const std::string& commit_a, const std::string& commit_b, const std::string& prefix) const;
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "blob_store.h"
+#include "git_repo.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
@@ -126,6 +127,54 @@ class Verifier {
   std::map<std::string, BlobRef> blobs_;
 };
 
+// Versions only grow in history too: a commit that moved a current manifest to a lower
+// version (a rollback attack that also deleted the newer versioned files) is a problem
+// even when the working tree is self-consistent. Reads one manifest per change.
+void check_history(const Tree& tree, const std::vector<StreamFiles>& streams, VerifyReport* report) {
+  constexpr size_t kMaxCommits = 100000;
+  auto repo = GitRepo::open(tree.root());
+  if (!repo.ok()) {
+    report->warnings.push_back("version history not checked: " + repo.status().message());
+    return;
+  }
+  auto head = repo->head();
+  if (!head.ok() || head->empty()) return;
+  auto commits = repo->first_parent_history(*head, kMaxCommits);
+  if (!commits.ok()) {
+    report->problems.push_back(commits.status().message());
+    return;
+  }
+  for (const auto& s : streams) {
+    std::string rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
+    std::string newer_blob, newer_commit;
+    uint64_t newer_version = 0;
+    for (const auto& commit : *commits) {  // newest first
+      auto blob = repo->blob_at(commit, rel);
+      if (!blob.ok() || blob->empty()) break;  // the stream did not exist before this commit
+      if (*blob == newer_blob) {
+        newer_commit = commit;  // the oldest commit holding it is the one that introduced it
+        continue;
+      }
+      auto text = repo->read_blob(*blob, kMaxManifestBytes);
+      auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
+      if (!parsed.ok()) {
+        report->problems.push_back(rel + " at commit " + commit.substr(0, 12) + ": " + parsed.status().message());
+        break;
+      }
+      uint64_t version = parsed->manifest.version;
+      if (!newer_blob.empty() && version > newer_version)
+        report->problems.push_back(rel + ": version went down in commit " + newer_commit.substr(0, 12) + ": " +
+                                   std::to_string(version) + " -> " + std::to_string(newer_version));
+      if (!newer_blob.empty() && version == newer_version)
+        report->problems.push_back(rel + ": version " + std::to_string(version) + " changed content in commit " +
+                                   newer_commit.substr(0, 12) + " without a new version number");
+      newer_blob = *blob;
+      newer_commit = commit;
+      newer_version = version;
+    }
+  }
+}
+
 std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned, VerifyReport* report) {
   std::vector<PublicKey> keys;
   if (!pinned.empty()) {
@@ -164,6 +213,7 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   Verifier verifier(tree, std::move(keys), options.now ? options.now : static_cast<int64_t>(std::time(nullptr)), &report);
   for (const auto& s : streams) verifier.stream(s);
   verifier.blobs();
+  check_history(tree, streams, &report);
   return report;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "modelcast/fs.h"
@@ -163,4 +164,21 @@ TEST_CASE("verify catches a version going down and a versioned file that lies") 
     CHECK(r.exit_code == 1);
     CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "no versioned copy"));
   }
+}
+
+TEST_CASE("verify catches a version going down in git history even when the tree looks consistent") {
+  Published p;
+  std::string dir = p.f.tree + "/manifests/clf/stable/ios";
+  // A rollback by hand: the old manifest back as current, the newer versioned file gone,
+  // committed. On disk everything agrees; only history shows version 2 -> 1.
+  write_text(p.f.tree + "/manifests/clf/stable/ios.json", read_text(dir + "/1.json"));
+  REQUIRE(::unlink((dir + "/2.json").c_str()) == 0);
+  std::string git = "git -C '" + p.f.tree + "' -c user.name=t -c user.email=t@example.com ";
+  REQUIRE(std::system((git + "add -A >/dev/null").c_str()) == 0);
+  REQUIRE(std::system((git + "commit -q -m rollback").c_str()) == 0);
+  std::string rollback = read_commit(p.f.tree, "HEAD").id;
+  RunResult r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "version went down in commit " + rollback.substr(0, 12)));
+  CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "2 -> 1"));
 }
