@@ -13,7 +13,7 @@ Environment (all optional):
   BENCH_BIG_MIB=1024        size of the big model (publish/fetch throughput, scaling)
   BENCH_RUNS=3              runs per side for the throughput benchmarks
   BENCH_CHECKS=200          processes per side in the check-cost loop
-  BENCH_INPROC_CHECKS=2000  update() calls of one reused Fetcher
+  BENCH_INPROC_CHECKS=1000  update() calls of one reused Fetcher
   BENCH_OPENS=10000         open() calls for the open latency
   BENCH_SMALL_FILES=1000    files of the many-files model, BENCH_SMALL_FILE_KIB=16 each
   BENCH_SCALING_MIB=1,64    sizes published/fetched for scaling (the big one is added)
@@ -22,6 +22,9 @@ Environment (all optional):
   BENCH_DATA=DIR            scratch folder (default build/bench-data), removed at the end
   BENCH_KEEP=1              keep the scratch folder
   BENCH_OUT=FILE            results (default bench/results/latest.json, + .md beside it)
+  BENCH_PROFILE=1           also profile publish, fetch, checks, open, 100 small files
+                            (perf cpu-clock or callgrind, strace -c) into bench/results/profile/
+  BENCH_PROFILE_MIB=256     model size for those profiles
 """
 import datetime
 import json
@@ -50,7 +53,7 @@ def env_int(name, default):
 BIG_MIB = env_int("BENCH_BIG_MIB", 1024)
 RUNS = env_int("BENCH_RUNS", 3)
 CHECKS = env_int("BENCH_CHECKS", 200)
-INPROC_CHECKS = env_int("BENCH_INPROC_CHECKS", 2000)
+INPROC_CHECKS = env_int("BENCH_INPROC_CHECKS", 1000)
 OPENS = env_int("BENCH_OPENS", 10000)
 SMALL_FILES = env_int("BENCH_SMALL_FILES", 1000)
 SMALL_FILE_KIB = env_int("BENCH_SMALL_FILE_KIB", 16)
@@ -152,10 +155,11 @@ class Nginx:
         text = open(conf).read()
         text = text.replace(
             "http {",
-            "http {\n  log_format bench '$status $bytes_sent $request_length \"$request\"';\n"
+            "http {\n  log_format bench '$status $bytes_sent $body_bytes_sent $request_length \"$request\"';\n"
             "  access_log %s bench;" % self.log, 1)
         open(conf, "w").write(text)
-        subprocess.run(["/usr/sbin/nginx", "-p", self.prefix, "-c", conf, "-s", "reload"], check=True)
+        subprocess.run(["/usr/sbin/nginx", "-p", self.prefix, "-c", conf, "-s", "reload"], check=True,
+                       stderr=subprocess.DEVNULL)
         for _ in range(100):
             self.clear_log()
             subprocess.run(["curl", "-s", "-o", "/dev/null", self.url("modelcast.json")])
@@ -181,9 +185,9 @@ class Nginx:
         if not os.path.exists(self.log):
             return out
         for line in open(self.log):
-            m = re.match(r'(\d+) (\d+) (\d+) "(.*)"', line)
+            m = re.match(r'(\d+) (\d+) (\d+) (\d+) "(.*)"', line)
             if m:
-                out.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)))
+                out.append((int(m.group(1)), int(m.group(2)), int(m.group(4)), m.group(5), int(m.group(3))))
         return out
 
     def wire(self, expect=1):
@@ -200,6 +204,7 @@ class Nginx:
             "requests": len(entries),
             "bytes_sent": sum(e[1] for e in entries),
             "bytes_received": sum(e[2] for e in entries),
+            "body_bytes_sent": sum(e[4] for e in entries),
             "statuses": sorted(set(e[0] for e in entries)),
             "lines": ["%d %d %s" % (e[0], e[1], e[3]) for e in entries[:20]],
         }
@@ -510,6 +515,105 @@ def bench_wire(s, ng, results):
 
 
 # ---------------------------------------------------------------------------------------
+# Profiles (BENCH_PROFILE=1): where the time of publish, fetch and a check goes.
+
+PROFILE = env_int("BENCH_PROFILE", 0)
+PROFILE_MIB = env_int("BENCH_PROFILE_MIB", 256)
+PROFILE_DIR = os.path.join(os.path.dirname(OUT), "profile")
+
+
+def perf_usable():
+    # Hardware counters are often missing in VMs (`perf stat -e instructions` says "not
+    # supported"); the cpu-clock software event samples all the same.
+    try:
+        r = subprocess.run(["perf", "record", "-e", "cpu-clock", "-o", "/dev/null", "true"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return r.returncode == 0
+    except OSError:
+        return False
+
+
+def profile_cmd(name, cmd, small_cmd=None):
+    """On-CPU profile (perf cpu-clock + DWARF call graphs, else callgrind on small_cmd) and
+    a syscall summary with wall time per call (strace -c -w: fsync and rename show up
+    there, being off-CPU)."""
+    os.makedirs(PROFILE_DIR, exist_ok=True)
+    out = os.path.join(PROFILE_DIR, name)
+    if shutil.which("strace"):
+        cmd_prep = cmd() if callable(cmd) else cmd
+        subprocess.run(["strace", "-f", "-c", "-w", "-o", out + ".syscalls.txt"] + cmd_prep,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd_prep = cmd() if callable(cmd) else cmd
+    if perf_usable():
+        data = os.path.join(DATA, name + ".perf.data")
+        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384",
+                        "-o", data, "--"] + cmd_prep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children", "--sort", "symbol",
+                              "-g", "none", "--percent-limit", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+        lines = [re.sub(r"(\s+-)+\s*$", "", l.rstrip()) for l in rep.splitlines()
+                 if re.match(r"\s+[\d.]+%", l) and "0x0000" not in l]
+        with open(out + ".perf.txt", "w") as f:
+            f.write("# perf record -e cpu-clock --call-graph dwarf: %s\n" % " ".join(cmd_prep))
+            f.write("# children%  self%  symbol (on-CPU samples of every thread)\n")
+            f.write("\n".join(lines[:80]) + "\n")
+        rm(data)
+    elif shutil.which("valgrind"):
+        small = small_cmd() if callable(small_cmd) else (small_cmd or cmd_prep)
+        cg = os.path.join(DATA, name + ".callgrind")
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg] + small,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", cg], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout
+        with open(out + ".callgrind.txt", "w") as f:
+            f.write("\n".join(ann.splitlines()[:80]) + "\n")
+
+
+def bench_profile(s, ng, results):
+    log("profiles of %d MiB (bench/results/profile/)" % PROFILE_MIB)
+    src = os.path.join(DATA, "prof", "model.bin")
+    os.makedirs(os.path.dirname(src), exist_ok=True)
+    s.gen(src, PROFILE_MIB * MIB, 5)
+    small = os.path.join(DATA, "prof", "small.bin")
+    s.gen(small, 16 * MIB, 6)
+
+    def fresh_publish(path):
+        def make():
+            tree = s.fresh_tree("tree-prof")
+            return s.publish_cmd(tree, "prof", [path])
+        return make
+    profile_cmd("publish", fresh_publish(src), fresh_publish(small))
+    run(s.publish_cmd(s.serve, "prof", [src]))
+    cache = os.path.join(DATA, "cache-prof")
+
+    def fresh_fetch():
+        rm(cache)
+        return s.fetch_cmd(ng.url(), cache, "prof")
+    profile_cmd("fetch", fresh_fetch)
+    run(fresh_fetch())
+    if os.path.exists(INPROC):
+        profile_cmd("check-inproc", [INPROC, "check", "200", "--url", ng.url(), "--cache", cache, "--model", "prof",
+                                     "--platform", PLATFORM, "--pubkey", s.pub])
+        profile_cmd("open", [INPROC, "open", "2000", "--cache", cache, "--model", "prof"])
+    many = sorted(os.path.join(DATA, "many", f) for f in os.listdir(os.path.join(DATA, "many")))[:100] \
+        if os.path.isdir(os.path.join(DATA, "many")) else []
+    if many:
+        def many_publish():
+            tree = s.fresh_tree("tree-prof")
+            return s.publish_cmd(tree, "profmany", many)
+        profile_cmd("publish-100-files", many_publish)
+        run(s.publish_cmd(s.serve, "profmany", many))
+        mcache = os.path.join(DATA, "cache-profmany")
+
+        def many_fetch():
+            rm(mcache)
+            return s.fetch_cmd(ng.url(), mcache, "profmany")
+        profile_cmd("fetch-100-files", many_fetch)
+    rm(cache)
+    results["profile"] = {"dir": os.path.relpath(PROFILE_DIR, ROOT), "size_mib": PROFILE_MIB}
+
+
+# ---------------------------------------------------------------------------------------
 # Report
 
 def machine():
@@ -650,6 +754,8 @@ def main():
             bench_scaling(s, ng, b)
         if wanted("wire"):
             bench_wire(s, ng, b)
+        if PROFILE:
+            bench_profile(s, ng, b)
     finally:
         if ng:
             ng.stop()
