@@ -648,7 +648,9 @@ def machine():
     for tool, cmd in [("openssl", ["openssl", "version"]), ("zstd", ["zstd", "-V"]),
                       ("curl", ["curl", "-V"]), ("git", ["git", "--version"])]:
         try:
-            info[tool] = sh(cmd).splitlines()[0].strip()
+            line = sh(cmd).splitlines()[0].strip()
+            m = re.search(r"v?(\d+\.\d+[.\w-]*)", line)
+            info[tool] = "%s %s" % (tool, m.group(1)) if m else line
         except Exception:
             pass
     return info
@@ -661,9 +663,9 @@ def fmt(x, nd=2):
 def markdown(res):
     L = []
     mc = res["machine"]
-    L.append("Measured %s on %s (%d cores, %s GiB, SHA-NI %s), %s, %s. Command: `%s`."
+    L.append("Measured %s on %s (%d cores, %s GiB, SHA-NI %s), %s, %s, %s, %s. Command: `%s`."
              % (res["date"], mc["cpu"], mc["cores"], mc["mem_gib"], "yes" if mc.get("sha_ni") else "no",
-                mc.get("openssl", ""), mc.get("zstd", ""), res["command"]))
+                mc.get("openssl", ""), mc.get("zstd", ""), mc.get("curl", ""), mc.get("git", ""), res["command"]))
     L.append("")
     L.append("| benchmark | ours | baseline (same run) | ratio | target | met |")
     L.append("|---|---|---|---|---|---|")
@@ -693,7 +695,7 @@ def markdown(res):
                  % (f["size_mib"], fmt(f["ours_s"]), fmt(f["baseline_s"]), fmt(f["ratio"]),
                     "yes" if f["ratio"] and f["ratio"] <= 1.1 else "**no**"))
         L.append("| fetch %d MiB: vs baseline that also keeps the wire bytes (`curl \\| tee X.part \\| zstd -d ...`) | %s s | %s s | %s | (diagnostic) | |"
-                 % (f["size_mib"], fmt(f["ours_s"]), fmt(f["baseline_keeping_part_s"]), fmt(ratio(f["ours_s"], f["baseline_keeping_part_s"]))))
+                 % (f["size_mib"], fmt(f["ours_s"]), fmt(f.get("baseline_keeping_part_s")), fmt(ratio(f["ours_s"], f.get("baseline_keeping_part_s")))))
         L.append("| fetch %d MiB: peak RSS | %s MiB | %s MiB | | < 32 MiB | %s |"
                  % (f["size_mib"], fmt(f["ours_rss_mib"], 1), fmt(f["baseline_rss_mib"], 1),
                     "yes" if f["ours_rss_mib"] < 32 else "**no**"))
