@@ -608,6 +608,8 @@ def bench_profile(s, ng, results):
         return s.fetch_cmd(ng.url(), cache, "prof")
     profile_cmd("fetch", fresh_fetch)
     run(fresh_fetch())
+    loop = "for i in $(seq 50); do %s >/dev/null; done" % " ".join(shlex.quote(a) for a in s.fetch_cmd(ng.url(), cache, "prof"))
+    profile_cmd("check-50-processes", ["sh", "-c", loop])
     if os.path.exists(INPROC):
         profile_cmd("check-inproc", [INPROC, "check", "200", "--url", ng.url(), "--cache", cache, "--model", "prof",
                                      "--platform", PLATFORM, "--pubkey", s.pub])
