@@ -212,9 +212,12 @@ Result<PublishResult> publish(const PublishOptions& o) {
   uint64_t last_version = previous ? previous->version : 0;
   std::vector<std::string> ignored;
   MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored));
+  std::vector<uint64_t> existing_versions;
   for (const auto& s : streams)
-    if (s.model == o.model && s.channel == channel && s.platform == o.platform && !s.versions.empty())
+    if (s.model == o.model && s.channel == channel && s.platform == o.platform && !s.versions.empty()) {
       last_version = std::max(last_version, s.versions.back());
+      existing_versions = s.versions;
+    }
 
   PublishResult result;
   result.channel = channel;
@@ -267,35 +270,53 @@ Result<PublishResult> publish(const PublishOptions& o) {
   MC_RETURN_IF_ERROR(write_new_file(tree.path(versioned_rel), signed_text, 0644));
   MC_RETURN_IF_ERROR(write_file_atomic(tree.path(current_rel), signed_text));
 
-  std::vector<std::string> small_files = {versioned_rel, current_rel};
   const std::string key_rel = TreeLayout::key_file(result.key_id);
   if (!path_exists(tree.path(key_rel))) {
     MC_RETURN_IF_ERROR(make_dirs(tree.path("keys")));
     MC_RETURN_IF_ERROR(write_file_atomic(tree.path(key_rel), key->public_key().to_pem()));
-    small_files.push_back(key_rel);
   }
   auto& trusted = tree.mutable_settings().trusted_keys;
   if (std::find(trusted.begin(), trusted.end(), result.key_id) == trusted.end()) {
     trusted.push_back(result.key_id);
     MC_RETURN_IF_ERROR(tree.save_settings());
-    small_files.push_back(kSettingsFile);
   }
   std::vector<std::string> warnings;
   MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, next.published_at, &warnings));
   for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
-  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
 
-  // Git: blobs the previous commit does not hold are streamed in; a blob already committed
-  // (same content published before) is neither re-read nor re-added.
+  // What the commit holds. Unchanged content yields the same git blob id, so listing a
+  // file that did not change (the key, the settings) adds nothing to the commit.
   MC_ASSIGN_OR_RETURN(std::string head, repo.head());
+  std::vector<std::string> small_files = {versioned_rel, current_rel, key_rel, kSettingsFile};
+  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
+  std::vector<const FileEntry*> referenced;
+  for (const auto& f : next.files) referenced.push_back(&f);
+  // A publish that died after writing its manifests but before committing left them on
+  // disk only: this commit takes them (and the blobs they name) along.
+  std::vector<Manifest> uncommitted;
+  for (uint64_t v : existing_versions) {
+    std::string rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, v);
+    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, rel));
+    if (!committed.empty()) continue;
+    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), kMaxManifestBytes));
+    auto parsed = parse_signed_manifest(text);
+    if (!parsed.ok()) return parsed.status().with_context(tree.path(rel));
+    uncommitted.push_back(std::move(parsed->manifest));
+    small_files.push_back(rel);
+  }
+  for (const auto& m : uncommitted)
+    for (const auto& f : m.files) referenced.push_back(&f);
+
+  // Blobs the previous commit does not hold are streamed in; a blob already committed
+  // (same content published before) is neither re-read nor re-added.
   std::vector<GitChange> changes;
   std::set<std::string> blob_paths;
-  for (const auto& f : next.files) {
-    if (!blob_paths.insert(f.url).second) continue;
-    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, f.url));
+  for (const FileEntry* f : referenced) {
+    if (!blob_paths.insert(f->url).second) continue;
+    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, f->url));
     if (!committed.empty()) continue;
-    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob_from_file(tree.path(f.url)));
-    changes.push_back({f.url, id});
+    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob_from_file(tree.path(f->url)));
+    changes.push_back({f->url, id});
   }
   for (const auto& rel : small_files) {
     MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), 64 << 20));

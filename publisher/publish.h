@@ -3,7 +3,7 @@
 //
 // Order of writes is what makes a crash at any point harmless: blobs (fsynced) first, then
 // the immutable versioned manifest, then the current manifest, then the catalog, then one
-// git commit. A crash leaves at worst orphaned blobs and an uncommitted change that the
+// git commit. A crash leaves at worst orphaned blobs and uncommitted manifests that the
 // next publish commits. Publishers on one tree are serialised by a lock in the .git folder.
 #pragma once
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "blob_store.h"
 #include "modelcast/fs.h"
@@ -319,4 +320,30 @@ TEST_CASE("the catalog page escapes what it shows and keeps every version") {
   std::string html = read_text(f.tree + "/index.html");
   CHECK(html.find("3 version(s)") != std::string::npos);
   CHECK(html.find("{{") == std::string::npos);
+}
+
+TEST_CASE("a publish whose commit never happened is committed by the next publish") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "m.bin", 5000, 61);
+  REQUIRE(run_cli(publish_args(f, "crash", {dir / "m.bin"})).exit_code == 0);
+  SignedManifest v1 = load_manifest(f.tree + "/manifests/crash/stable/android/1.json");
+  // As if the process died between writing the files and committing: the branch is back
+  // at the init commit while version 1's files stay on disk.
+  std::string init_commit = read_commit(f.tree, "HEAD~1").id;
+  REQUIRE(std::system(("git -C '" + f.tree + "' update-ref refs/heads/main " + init_commit).c_str()) == 0);
+
+  write_random(dir / "m.bin", 6000, 62);
+  RunResult r = run_cli(publish_args(f, "crash", {dir / "m.bin"}));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(parse_stdout_json(r)["version"] == 2);
+  CommitInfo c = read_commit(f.tree, "HEAD");
+  CHECK(c.parents == 1);
+  CHECK(contains(c.changed_paths, "manifests/crash/stable/android/1.json"));
+  CHECK(contains(c.changed_paths, "manifests/crash/stable/android/2.json"));
+  CHECK(contains(c.changed_paths, v1.manifest.files[0].url));
+  CHECK(contains(c.changed_paths, "keys/" + f.key_id + ".pub"));
+  CHECK(dirty_paths(f.tree) == 0);
+  RunResult v = run_cli({"verify", f.tree});
+  CHECK_MESSAGE(v.exit_code == 0, v.err);
 }
