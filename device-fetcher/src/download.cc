@@ -40,7 +40,7 @@ class Decoder {
     dctx_.reset(ZSTD_createDCtx());
     if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
     ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
-    out_buf_.resize(ZSTD_DStreamOutSize());
+    out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
     MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, true));
     return Status::ok();
   }
@@ -221,6 +221,7 @@ class BlobWriter : public HttpSink {
 
   // Forgets everything received (the server ignored our Range, or the partial was bad).
   Status restart() {
+    part_buf_.clear();
     MC_RETURN_IF_ERROR(part_->close());
     MC_RETURN_IF_ERROR(p_.fs->truncate(p_.store.part_path(f_), 0));
     MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(p_.store.part_path(f_), false));
@@ -255,7 +256,8 @@ class BlobWriter : public HttpSink {
   Status on_data(const char* data, size_t size) override {
     if (wire_ + size > f_.stored_size)
       return mismatch(f_, "server sent more than the manifest's stored_size of " + std::to_string(f_.stored_size) + " bytes");
-    MC_RETURN_IF_ERROR(part_->append(data, size));
+    part_buf_.append(data, size);
+    if (part_buf_.size() >= kPartBatch) MC_RETURN_IF_ERROR(flush_part());
     MC_RETURN_IF_ERROR(consume(data, size));
     received_ += size;
     if (p_.on_bytes) MC_RETURN_IF_ERROR(p_.on_bytes(size));
@@ -264,6 +266,7 @@ class BlobWriter : public HttpSink {
 
   // After the transfer ended normally: checks sizes and hash, then publishes the blob.
   Status finish() {
+    MC_RETURN_IF_ERROR(flush_part());
     if (wire_ != f_.stored_size)
       return mismatch(f_, "body truncated: " + std::to_string(wire_) + " of " + std::to_string(f_.stored_size) + " bytes");
     MC_RETURN_IF_ERROR(worker_->drain());
@@ -297,6 +300,7 @@ class BlobWriter : public HttpSink {
 
   void close_quietly() {
     worker_.reset();  // joins the thread before the files close
+    if (part_) (void)flush_part();  // what arrived stays resumable
     if (part_) (void)part_->close();
     if (decoder_) decoder_->close();
   }
@@ -326,6 +330,13 @@ class BlobWriter : public HttpSink {
     return s;
   }
 
+  Status flush_part() {
+    if (part_buf_.empty()) return Status::ok();
+    Status s = part_->append(part_buf_.data(), part_buf_.size());
+    part_buf_.clear();
+    return s;
+  }
+
   Status start_decoder() {
     decoder_ = std::make_unique<Decoder>(f_, zstd_);
     MC_RETURN_IF_ERROR(decoder_->open(p_.fs, p_.store.decoded_path(f_)));
@@ -342,7 +353,9 @@ class BlobWriter : public HttpSink {
   const DownloadParams& p_;
   const FileEntry& f_;
   bool zstd_;
+  static constexpr size_t kPartBatch = 1 << 20;
   std::unique_ptr<WritableFile> part_;
+  std::string part_buf_;  // wire bytes not yet appended to the .part (batched writes)
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<DecodeWorker> worker_;  // after decoder_: destroyed (joined) first
   uint64_t wire_ = 0;
