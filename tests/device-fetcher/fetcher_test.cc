@@ -951,6 +951,10 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   write_all(work / model_name, model_bytes);
   CommandResult p2 = publish();
   REQUIRE_MESSAGE(p2.exit_code == 0, p2.err);
+  CHECK(Json::parse(p2.out).dump().find("\"version\":2") != std::string::npos);
+  // nginx's ETag is mtime (seconds) + size: a same-size manifest rewritten within the same
+  // second would look unchanged. A real publish is a git push later; here, age it.
+  touch_later(tree + "/manifests/classifier/stable/android-arm64.json", 5);
   env.transport->clear();
   r = env.update(o);
   REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
@@ -964,6 +968,7 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   write_all(work / "labels.txt", "cat\ndog\n\n");
   CommandResult p3 = publish({"--min-app-version", "9.0"});
   REQUIRE_MESSAGE(p3.exit_code == 0, p3.err);
+  touch_later(tree + "/manifests/classifier/stable/android-arm64.json", 10);
   r = env.update(o);
   CHECK(r.status == UpdateStatus::kFallback);
   CHECK(r.reason == "incompatible");
