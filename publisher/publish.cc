@@ -28,6 +28,8 @@ namespace modelcast {
 
 namespace {
 
+constexpr uint64_t kLargeBlobWarningBytes = 100ull * 1000 * 1000;
+
 Status usage(const std::string& message) { return error(StatusCode::kInvalidArgument, message); }
 
 std::string base_name(const std::string& path) {
@@ -246,6 +248,11 @@ Result<PublishResult> publish(const PublishOptions& o) {
     e.stored_size = blob.stored_size;
     next.files.push_back(e);
     if (blob.created) result.blobs_created.push_back(blob.url);
+    // Chunked blobs or blobs kept out of history are a later step; until then, say so
+    // before a push is rejected.
+    if (blob.stored_size > kLargeBlobWarningBytes)
+      std::fprintf(stderr, "warning: %s is stored as %s; GitHub refuses files over 100 MB and Cloudflare Pages over 25 MiB\n",
+                   blob.url.c_str(), human_size(blob.stored_size).c_str());
   }
 
   if (previous) {
