@@ -19,7 +19,9 @@ constexpr size_t kMaxFilePathDepth = 8;
 
 // [A-Za-z0-9][A-Za-z0-9._-]{0,63}; `field` names the value in the error.
 Status check_name(std::string_view value, const std::string& field);
-// Relative path of '/'-separated segments, each a name as above, never "." or "..".
+// Relative path of at most kMaxFilePathDepth '/'-separated segments and kMaxFilePathLength
+// bytes; each segment uses the name characters [A-Za-z0-9._-] (any first character, any
+// length) and is never "", "." or "..".
 Status check_file_path(std::string_view path, const std::string& field);
 
 // "blobs/sha256/<2 hex>/<64 hex>" plus ".zst" for zstd-encoded blobs.
