@@ -883,6 +883,29 @@ TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit cod
   CHECK(help.out.find("--pubkey") != std::string::npos);
 }
 
+TEST_CASE("concurrent modelcast-fetch processes on one cache: one installs, the others see current") {
+  Env env;
+  env.tree.publish(v1());
+  std::vector<CommandResult> results(3);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i)
+    threads.emplace_back([&, i] {
+      results[i] = run_command({MODELCAST_FETCH_CLI, "update", "--url", env.nginx->url(), "--cache", env.cache_dir.path(),
+                                "--model", "classifier", "--platform", "android-arm64", "--pubkey", env.tree.pubkey_path(),
+                                "--json", "--quiet"});
+    });
+  for (auto& t : threads) t.join();
+  int updated = 0;
+  for (const auto& r : results) {
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    Json j = Json::parse(r.out);
+    CHECK(j["version"] == 1);
+    updated += j["status"] == "updated";
+  }
+  CHECK(updated == 1);
+  expect_active(env.cache_dir.path(), 1);
+}
+
 #ifdef MODELCAST_PUBLISHER_CLI
 TEST_CASE("fetcher installs and updates a tree written by the modelcast publisher CLI") {
   Env env;
