@@ -8,7 +8,6 @@
 
 #include "model_commands.h"
 
-#include <cstdio>
 #include <iostream>
 #include <set>
 
@@ -165,7 +164,8 @@ Result<Json> config_init_json(const ConfigInitOptions& options) {
   if (!options.labels_file.empty()) {
     MC_ASSIGN_OR_RETURN(std::vector<std::string> labels, read_labels(options.labels_file));
     if (model.format == "opaque") {
-      // Nothing to match the count against: describe a single output the user completes.
+      // Nothing to match the count against, and guessing an output name would print a
+      // config that only looks complete.
       return error(StatusCode::kInvalidArgument, options.labels_file +
                                                      ": cannot attach labels to an opaque model; describe its outputs "
                                                      "in the config and add the labels there");
