@@ -300,6 +300,11 @@ TEST_CASE("config init refuses what a config cannot describe, and the commands m
   Result<Json> printed = parse_json_strict(skeleton.out, kMaxConfigBytes, "stdout");
   REQUIRE(printed.ok());
   CHECK(config_of(*printed).inputs.empty());
+  write_all(dir.file("labels.txt"), "cat\ndog\n");
+  opaque.labels_file = dir.file("labels.txt");
+  Result<Json> opaque_labels = config_init_json(opaque);
+  REQUIRE_FALSE(opaque_labels.ok());
+  CHECK(opaque_labels.status().message().find("cannot attach labels to an opaque model") != std::string::npos);
 
   write_all(dir.file("broken.tflite"), std::string("\x10\x00\x00\x00TFL3", 8) + std::string(64, '\xff'));
   Captured broken = capture(dir, [&] { return run_inspect(dir.file("broken.tflite"), false); });

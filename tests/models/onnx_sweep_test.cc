@@ -14,6 +14,7 @@
 
 #include "model_inspect.h"
 #include "model_test_util.h"
+#include "modelcast/manifest.h"
 
 using namespace modelcast;
 using namespace modelcast_test;
@@ -253,4 +254,79 @@ TEST_CASE("inspect_model_file: a damaged .onnx or .tflite is corruption naming t
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == StatusCode::kInvalidArgument);
   CHECK(folder.status().message().find("zip") != std::string::npos);
+}
+
+TEST_CASE("a hand-built ONNX model: initializers are not inputs, symbolic dims are -1, metadata is reported") {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("modelcast-test");
+  model.set_producer_version("1.0");
+  model.set_doc_string("scores three classes");
+  model.set_model_version(7);
+  auto* opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(17);
+  auto* ml = model.add_opset_import();
+  ml->set_domain("ai.onnx.ml");
+  ml->set_version(3);
+  auto* prop = model.add_metadata_props();
+  prop->set_key("author");
+  prop->set_value("data team");
+  onnx::GraphProto* graph = model.mutable_graph();
+  graph->set_name("g");
+  // "x": a float tensor whose shape the exporter left out entirely (any rank).
+  auto* x = graph->add_input();
+  x->set_name("x");
+  x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  // "w": a weight that older exporters list as a graph input too.
+  auto* w = graph->add_input();
+  w->set_name("w");
+  w->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  w->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(3);
+  auto* init = graph->add_initializer();
+  init->set_name("w");
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  init->add_dims(3);
+  // "y": [N, 3] with a symbolic batch dimension, and "ids": a dimension with neither value nor name.
+  auto* y = graph->add_output();
+  y->set_name("y");
+  auto* y_shape = y->mutable_type()->mutable_tensor_type()->mutable_shape();
+  y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::DOUBLE);
+  y_shape->add_dim()->set_dim_param("N");
+  y_shape->add_dim()->set_dim_value(3);
+  auto* ids = graph->add_output();
+  ids->set_name("ids");
+  ids->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::INT64);
+  ids->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+
+  TempDir dir;
+  write_all(dir.file("m.onnx"), model.SerializeAsString());
+  Result<ModelInfo> r = read_onnx_file(dir.file("m.onnx"));
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  REQUIRE(r->inputs.size() == 1);
+  CHECK(r->inputs[0].name == "x");
+  CHECK_FALSE(r->inputs[0].ranked);
+  REQUIRE(r->outputs.size() == 2);
+  CHECK(r->outputs[0].dtype == "float64");
+  CHECK(r->outputs[0].shape == std::vector<int64_t>{-1, 3});
+  CHECK(r->outputs[1].shape == std::vector<int64_t>{-1});
+  CHECK(r->metadata["producer_name"] == "modelcast-test");
+  CHECK(r->metadata["producer_version"] == "1.0");
+  CHECK(r->metadata["doc_string"] == "scores three classes");
+  CHECK(r->metadata["model_version"] == 7);
+  CHECK(r->metadata["ir_version"] == 8);
+  CHECK(r->metadata["opset_imports"] == Json{{"ai.onnx", 17}, {"ai.onnx.ml", 3}});
+  CHECK(r->metadata["metadata_props"] == Json{{"author", "data team"}});
+
+  // Any shape fits an input of open rank; labels still meet the class dimension.
+  Result<ModelConfig> config = config_from_json(
+      Json{{"inputs", {{{"name", "x"}, {"dtype", "float32"}, {"shape", {2, 2}}}}},
+           {"outputs", {{{"name", "y"}, {"dtype", "float64"}, {"shape", {-1, 3}}, {"labels", {"a", "b"}}}}}},
+      "config.json");
+  REQUIRE(config.ok());
+  Status s = check_config_fits(*config, *r, "m.onnx");
+  CHECK(s.code() == StatusCode::kConfigMismatch);
+  CHECK(s.message() == "m.onnx: config output \"y\": 2 labels but the model's class dimension is 3");
+  config->outputs[0].labels.push_back("c");
+  CHECK(check_config_fits(*config, *r, "m.onnx").is_ok());
 }
