@@ -313,6 +313,42 @@ TEST_CASE("fetcher cuts off a body larger than stored_size and refuses a truncat
     expect_fallback_from_v1(env, r, "hash-mismatch");
     CHECK(env.transport->blob_bytes() <= e.stored_size);
   }
+  SUBCASE("oversized, without a Content-Length to warn") {
+    // As a chunked or lying server would: the body itself is cut off at stored_size.
+    struct NoLength : HttpTransport {
+      std::shared_ptr<HttpTransport> inner;
+      Status get(const HttpRequest& request, HttpSink& sink) override {
+        struct Sink : HttpSink {
+          HttpSink* inner;
+          uint64_t bytes = 0;
+          Status on_response(const HttpResponse& r) override {
+            HttpResponse copy = r;
+            copy.content_length = -1;
+            return inner->on_response(copy);
+          }
+          Status on_data(const char* d, size_t n) override {
+            Status st = inner->on_data(d, n);
+            if (st.is_ok()) bytes += n;
+            return st;
+          }
+        } s;
+        s.inner = &sink;
+        Status st = inner->get(request, s);
+        if (request.url.find("/blobs/") != std::string::npos) accepted += s.bytes;
+        return st;
+      }
+      uint64_t accepted = 0;
+    };
+    auto t = std::make_shared<NoLength>();
+    t->inner = make_default_transport();
+    write_all(blob, bytes + random_bytes(1 << 20, 7));
+    FetcherOptions o = env.options();
+    o.transport = t;
+    UpdateResult r = env.update(o);
+    expect_fallback_from_v1(env, r, "hash-mismatch");
+    CHECK(r.message.find("more than the manifest's stored_size") != std::string::npos);
+    CHECK(t->accepted <= e.stored_size);
+  }
   SUBCASE("truncated") {
     write_all(blob, bytes.substr(0, bytes.size() - 1000));
     UpdateResult r = env.update();
