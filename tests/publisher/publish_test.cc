@@ -2,6 +2,9 @@
 // idempotence, bad inputs and concurrent publishers.
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -275,11 +278,22 @@ TEST_CASE("two publishes at once both land, one after the other") {
   write_random(dir / "a.bin", 3 << 20, 7);
   write_random(dir / "b.bin", 3 << 20, 8);
   size_t before = count_commits(f.tree);
+  // Hold the tree lock so both publishers start while it is taken and must wait.
+  REQUIRE(make_dirs(f.tree + "/.git/modelcast").is_ok());
+  auto lock = FileLock::acquire(f.tree + "/.git/modelcast/lock", false);
+  REQUIRE(lock.ok());
   Child a = spawn_cli(publish_args(f, "alpha", {dir / "a.bin"}), dir / "a");
   Child b = spawn_cli(publish_args(f, "alpha", {dir / "b.bin"}), dir / "b");
+  ::usleep(500 * 1000);
+  int status = 0;
+  CHECK(::waitpid(a.pid, &status, WNOHANG) == 0);  // still waiting
+  CHECK(::waitpid(b.pid, &status, WNOHANG) == 0);
+  { FileLock released = std::move(lock.value()); }
   RunResult ra = wait_cli(a), rb = wait_cli(b);
   REQUIRE_MESSAGE(ra.exit_code == 0, ra.err);
   REQUIRE_MESSAGE(rb.exit_code == 0, rb.err);
+  CHECK(ra.err.find("waiting for another publish") != std::string::npos);
+  CHECK(rb.err.find("waiting for another publish") != std::string::npos);
   std::vector<int> versions = {parse_stdout_json(ra)["version"].get<int>(), parse_stdout_json(rb)["version"].get<int>()};
   std::sort(versions.begin(), versions.end());
   CHECK(versions == std::vector<int>{1, 2});
