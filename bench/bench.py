@@ -774,16 +774,22 @@ def main():
             run(s.publish_cmd(s.serve, "big", [s.big]))
         ng = Nginx(s.serve, DATA)
         ng.start()
+        save(results)
         if wanted("fetch") or wanted("check") or wanted("open"):
             bench_fetch(s, ng, b)
+            save(results)
         if wanted("check"):
             bench_check(s, ng, b)
+            save(results)
         if wanted("open") and os.path.exists(INPROC):
             bench_open(s, b)
+            save(results)
         if wanted("scaling"):
             bench_scaling(s, ng, b)
+            save(results)
         if wanted("wire"):
             bench_wire(s, ng, b)
+            save(results)
         if PROFILE:
             bench_profile(s, ng, b)
     finally:
@@ -791,17 +797,23 @@ def main():
             ng.stop()
         if not os.environ.get("BENCH_KEEP"):
             rm(DATA)
-        os.makedirs(os.path.dirname(OUT), exist_ok=True)
-        with open(OUT, "w") as f:
-            json.dump(results, f, indent=1, sort_keys=True)
-        try:
-            md = markdown(results)
-        except Exception as e:  # a partial run still leaves its JSON
-            md = "(no table: %r)\n" % (e,)
-        with open(os.path.splitext(OUT)[0] + ".md", "w") as f:
-            f.write(md)
-        sys.stdout.write(md)
+        sys.stdout.write(save(results))
         log("results: %s" % OUT)
+
+
+def save(results):
+    """Writes the JSON and the table; called after every benchmark, so an interrupted run
+    still leaves what it measured."""
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    try:
+        md = markdown(results)
+    except Exception as e:  # a partial run still leaves its JSON
+        md = "(no table: %r)\n" % (e,)
+    with open(os.path.splitext(OUT)[0] + ".md", "w") as f:
+        f.write(md)
+    return md
 
 
 if __name__ == "__main__":
