@@ -737,9 +737,23 @@ def markdown(res):
         L.append("")
         L.append("| case | publish s | publish MiB/s | publish RSS MiB | fetch s | fetch MiB/s | fetch RSS MiB |")
         L.append("|---|---|---|---|---|---|---|")
-        for r in b["scaling"]["rows"]:
+        rows = b["scaling"]["rows"]
+        for r in rows:
             L.append("| %s | %s | %s | %s | %s | %s | %s |" % (r["case"], fmt(r["publish_s"], 3), fmt(r["publish_mib_s"], 0),
                      fmt(r["publish_rss_mib"], 1), fmt(r["fetch_s"], 3), fmt(r["fetch_mib_s"], 0), fmt(r["fetch_rss_mib"], 1)))
+        single = sorted((r for r in rows if r["files"] == 1), key=lambda r: r["bytes"])
+        if len(single) >= 2:
+            a, z = single[-2], single[-1]
+            L.append("")
+            L.append("Time per MiB at %s over time per MiB at %s (1.0 = linear): publish %s, fetch %s. "
+                     "Peak RSS over all rows: publish %s-%s MiB, fetch %s-%s MiB. Many small files: %s ms per file "
+                     "to publish, %s ms per file to fetch."
+                     % (z["case"], a["case"], fmt((z["publish_s"] / z["bytes"]) / (a["publish_s"] / a["bytes"])),
+                        fmt((z["fetch_s"] / z["bytes"]) / (a["fetch_s"] / a["bytes"])),
+                        fmt(min(r["publish_rss_mib"] for r in rows), 1), fmt(max(r["publish_rss_mib"] for r in rows), 1),
+                        fmt(min(r["fetch_rss_mib"] for r in rows), 1), fmt(max(r["fetch_rss_mib"] for r in rows), 1),
+                        " / ".join(fmt(1000 * r["publish_s"] / r["files"], 1) for r in rows if r["files"] > 1) or "-",
+                        " / ".join(fmt(1000 * r["fetch_s"] / r["files"], 1) for r in rows if r["files"] > 1) or "-"))
     return "\n".join(L) + "\n"
 
 
