@@ -36,6 +36,8 @@ std::string absolute(const std::string& path) {
   return path;
 }
 
+constexpr int64_t kStateRefreshSeconds = 60;
+
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 // Collects the manifest body in memory, refusing more than the format allows.
@@ -209,8 +211,13 @@ UpdateResult Fetcher::update(const std::string& model) {
   if (!s.is_ok()) return finish_without_lock(s);
 
   ModelState state = read_state(paths);
+  const ModelState on_disk = state;
   uint64_t active = 0;
-  if (auto opened = open_model(paths, {}); opened.ok()) active = opened->version;
+  std::string active_path;
+  if (auto opened = open_model(paths, {}); opened.ok()) {
+    active = opened->version;
+    active_path = opened->path;
+  }
   state.active_version = active;
   state.highest_seen = std::max(state.highest_seen, active);
 
@@ -221,19 +228,23 @@ UpdateResult Fetcher::update(const std::string& model) {
     state.etag = outcome.etag;
     state.etag_version = outcome.etag_version;
   }
-  auto now_active = open_model(paths, {});
-  if (now_active.ok()) {
-    result.version = now_active->version;
-    result.path = now_active->path;
+  // Only an install or a failure part-way through can have changed what is active.
+  result.version = active;
+  result.path = active_path;
+  if (outcome.installed || !s.is_ok()) {
+    auto now_active = open_model(paths, {});
+    result.version = now_active.ok() ? now_active->version : 0;
+    result.path = now_active.ok() ? now_active->path : std::string();
   }
+  const bool have_model = result.version > 0;
   if (!s.is_ok()) {
-    result.status = now_active.ok() ? UpdateStatus::kFallback : UpdateStatus::kNone;
+    result.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
     result.reason = status_code_name(s.code());
     result.message = s.message();
   } else if (outcome.installed) {
     result.status = UpdateStatus::kUpdated;
   } else {
-    result.status = now_active.ok() ? UpdateStatus::kCurrent : UpdateStatus::kNone;
+    result.status = have_model ? UpdateStatus::kCurrent : UpdateStatus::kNone;
     result.reason = outcome.soft_reason;
     result.message = outcome.soft_message;
   }
@@ -242,8 +253,14 @@ UpdateResult Fetcher::update(const std::string& model) {
   state.last_status = update_status_name(result.status);
   state.last_reason = result.reason;
   state.last_message = result.message;
+  // A check that changed nothing but the time is recorded at most once a minute: each
+  // record costs two fsyncs, and an app may check often (a 304 should cost nothing).
+  const bool same = state.highest_seen == on_disk.highest_seen && state.etag == on_disk.etag &&
+                    state.etag_version == on_disk.etag_version && state.last_status == on_disk.last_status &&
+                    state.last_reason == on_disk.last_reason && state.last_message == on_disk.last_message;
+  const bool recent = state.last_check >= on_disk.last_check && state.last_check - on_disk.last_check < kStateRefreshSeconds;
   // Failing to record the check (a full disk) changes nothing about the active model.
-  (void)write_state(fs, paths, state);
+  if (!same || !recent) (void)write_state(fs, paths, state);
   return result;
 }
 
