@@ -203,6 +203,17 @@ std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned,
 
 Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(options.tree));
+  // A publish in progress has written version N+1 but not yet the current manifest: wait
+  // for it rather than report a version that went down. Copies of a tree without .git,
+  // or on read-only media, are verified without the lock.
+  std::optional<FileLock> lock;
+  if (auto repo = GitRepo::open(tree.root()); repo.ok()) {
+    std::string work_dir = repo->git_dir() + "modelcast";
+    if (make_dirs(work_dir).is_ok()) {
+      auto acquired = FileLock::acquire(work_dir + "/lock", true);
+      if (acquired.ok()) lock.emplace(std::move(acquired).value());
+    }
+  }
   VerifyReport report;
   std::vector<PublicKey> keys = trusted_keys(tree, options.pubkey_path, &report);
   std::vector<std::string> stray;

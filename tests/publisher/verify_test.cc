@@ -2,6 +2,7 @@
 // transfer or a bad actor would damage them.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -181,4 +182,21 @@ TEST_CASE("verify catches a version going down in git history even when the tree
   CHECK(r.exit_code == 1);
   CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "version went down in commit " + rollback.substr(0, 12)));
   CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "2 -> 1"));
+}
+
+TEST_CASE("verify waits for a publish in progress instead of reporting its half-written state") {
+  Published p;
+  auto lock = FileLock::acquire(p.f.tree + "/.git/modelcast/lock", false);
+  REQUIRE(lock.ok());
+  // What a publish holding the lock has written so far: version 3, not yet current.
+  std::string dir = p.f.tree + "/manifests/clf/stable/ios";
+  write_text(dir + "/3.json", read_text(dir + "/2.json"));
+  Child c = spawn_cli({"verify", p.f.tree}, p.dir / "verify");
+  ::usleep(300 * 1000);
+  int status = 0;
+  CHECK(::waitpid(c.pid, &status, WNOHANG) == 0);
+  REQUIRE(::unlink((dir + "/3.json").c_str()) == 0);  // the "publish" rolls back and leaves
+  { FileLock released = std::move(lock.value()); }
+  RunResult r = wait_cli(c);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
 }
