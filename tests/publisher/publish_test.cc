@@ -361,3 +361,23 @@ TEST_CASE("a publish whose commit never happened is committed by the next publis
   RunResult v = run_cli({"verify", f.tree});
   CHECK_MESSAGE(v.exit_code == 0, v.err);
 }
+
+TEST_CASE("publish shows progress on stderr for files over a few MB, and --quiet silences it") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "big.bin", 9 << 20, 71);
+  write_text(dir / "small.txt", "small");
+  RunResult r = run_cli(publish_args(f, "p", {dir / "big.bin", dir / "small.txt"}));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("big.bin (sha256 + zstd): ") != std::string::npos);
+  CHECK(r.err.find("done in") != std::string::npos);
+  CHECK(r.err.find("small.txt") == std::string::npos);
+  parse_stdout_json(r);  // progress never reaches stdout
+
+  write_random(dir / "big.bin", 9 << 20, 72);
+  std::vector<std::string> quiet = publish_args(f, "p", {dir / "big.bin"});
+  quiet.push_back("--quiet");
+  RunResult q = run_cli(quiet);
+  REQUIRE(q.exit_code == 0);
+  CHECK(q.err.empty());
+}
