@@ -255,7 +255,10 @@ class FaultyWritable : public WritableFile {
     }
     return inner_->append(data, size);
   }
-  Status sync() override { return inner_->sync(); }
+  Status sync() override {
+    MC_RETURN_IF_ERROR(fs_->maybe_fail("fsync " + path_));
+    return inner_->sync();
+  }
   Status close() override { return inner_->close(); }
 
  private:

@@ -140,11 +140,13 @@ class FaultyFileSystem : public FileSystem {
   Status truncate(const std::string& path, uint64_t size) override { return inner_->truncate(path, size); }
 
   std::atomic<int64_t> space_left{INT64_MAX};  // bytes appends may still write
-  std::atomic<int> fail_op_at{-1};             // fail the Nth (0-based) rename/link/symlink/sync_dir
+  std::atomic<int> fail_op_at{-1};             // fail the Nth (0-based) rename/link/symlink/fsync
   std::atomic<int> ops{0};
 
- private:
+  // Counts one operation and fails it when it is number fail_op_at.
   Status maybe_fail(const std::string& what);
+
+ private:
   std::shared_ptr<FileSystem> inner_;
 };
 

@@ -592,7 +592,7 @@ TEST_CASE("fetcher keeps the old model when the disk is full or a rename fails")
     CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
     expect_active(env.cache_dir.path(), 2);
   }
-  SUBCASE("each rename, link, symlink and folder sync failing in turn") {
+  SUBCASE("each rename, link, symlink, file and folder fsync failing in turn") {
     // Fail operation 0, then 1, ... until the update gets past every one of them.
     int fallbacks = 0;
     bool updated = false;
@@ -617,7 +617,7 @@ TEST_CASE("fetcher keeps the old model when the disk is full or a rename fails")
     }
     CHECK(updated);
     MESSAGE("injected failures that fell back: " << fallbacks);
-    CHECK(fallbacks >= 8);  // state write, blob renames, links, folder syncs, the swap
+    CHECK(fallbacks >= 10);  // state write, blob fsync and rename, links, manifest, folder syncs, the swap
     fs->fail_op_at = -1;
     UpdateResult r = env.update(o);
     CHECK(r.version == 2);
