@@ -94,6 +94,7 @@ std::string commit_title(const Manifest& next, const Manifest* previous) {
     if (a.at("config") != b.at("config")) parts.push_back("config changed");
     if (a.at("requires") != b.at("requires")) parts.push_back("requirements changed");
   }
+  if (parts.empty()) parts.push_back("refresh, expires " + next.expires_at);
   for (size_t i = 0; i < parts.size(); ++i) title += (i ? ", " : " ") + parts[i];
   return title;
 }
@@ -130,6 +131,7 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
   if (o.config_path.empty()) return usage("--config is required");
   if (o.key_path.empty()) return usage("--key is required");
   if (o.expires_in_days < 0 || o.expires_in_days > 3650) return usage("--expires-in: must be 1 to 3650 days");
+  if (o.refresh_within_days < 0 || o.refresh_within_days > 3650) return usage("--refresh-within: must be 0 to 3650 days");
   if (!o.min_app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.min_app_version, "--min-app-version"));
   if (!o.runtime.empty()) MC_RETURN_IF_ERROR(check_name(o.runtime, "--runtime"));
   if (o.features) {
@@ -259,10 +261,14 @@ Result<PublishResult> publish(const PublishOptions& o) {
     MC_ASSIGN_OR_RETURN(std::string before, content_key(*previous));
     MC_ASSIGN_OR_RETURN(std::string after, content_key(next));
     if (before == after) {
-      result.unchanged = true;
-      result.version = previous->version;
-      result.files = previous->files;
-      return result;
+      MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(previous->expires_at, "current manifest expires_at"));
+      if (expires - now >= int64_t{o.refresh_within_days} * 86400) {
+        result.unchanged = true;
+        result.version = previous->version;
+        result.files = previous->files;
+        return result;
+      }
+      result.refreshed = true;
     }
   }
 

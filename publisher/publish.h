@@ -25,6 +25,9 @@ struct PublishOptions {
   std::string config_path;
   std::string key_path;
   int expires_in_days = 0;  // 0: the tree's default (30)
+  // Unchanged content is re-signed as a new version when the current manifest expires
+  // within this many days, so a scheduled CI job keeps devices from freezing. 0: never.
+  int refresh_within_days = 0;
   std::string min_app_version;
   std::string runtime;
   std::optional<std::vector<std::string>> features;  // requires.features; default: config.features
@@ -44,6 +47,7 @@ struct SourceFile {
 
 struct PublishResult {
   bool unchanged = false;
+  bool refreshed = false;         // same content, new version with a later expiry
   uint64_t version = 0;           // the new version, or the current one when unchanged
   uint64_t previous_version = 0;  // 0 for a first publish
   std::string channel;

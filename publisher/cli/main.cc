@@ -116,6 +116,8 @@ struct Cli {
     publish_cmd->add_option("--config", pub.config_path, "CONFIG.json: inputs, outputs, labels, features")->required();
     publish_cmd->add_option("--key", pub.key_path, "Private signing key (from `modelcast keygen`)")->required();
     publish_cmd->add_option("--expires-in", pub.expires_in_days, "Days until devices refuse the manifest (default 30)");
+    publish_cmd->add_option("--refresh-within", pub.refresh_within_days,
+                            "Re-sign unchanged content as a new version when the current one expires within DAYS");
     publish_cmd->add_option("--min-app-version", pub.min_app_version, "Oldest app version that may use this model");
     publish_cmd->add_option("--runtime", pub.runtime, "Runtime the device needs (e.g. tflite)");
     publish_cmd->add_option("--features", pub_features, "Features the device must support (comma-separated; default: config's)");
@@ -179,7 +181,7 @@ struct Cli {
     if (!r.ok()) return fail_runtime(r.status());
     const PublishResult& p = *r;
     if (pub_json) {
-      Json j = {{"status", p.unchanged ? "unchanged" : "published"},
+      Json j = {{"status", p.unchanged ? "unchanged" : p.refreshed ? "refreshed" : "published"},
                 {"model", pub.model},
                 {"channel", p.channel},
                 {"platform", pub.platform},

@@ -143,6 +143,39 @@ TEST_CASE("publishing the same files and config again prints unchanged and commi
   CHECK(read_commit(f.tree, "HEAD").message.rfind("publish m 2 (stable/android): config changed\n", 0) == 0);
 }
 
+TEST_CASE("unchanged content is re-signed with a later expiry only when it expires within --refresh-within") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "model.bin", 4096, 3);
+  std::vector<std::string> args = publish_args(f, "m", {dir / "model.bin"});
+  args.insert(args.end(), {"--expires-in", "10"});
+  REQUIRE(run_cli(args).exit_code == 0);
+  std::string first_expiry = load_manifest(f.tree + "/manifests/m/stable/android.json").manifest.expires_at;
+
+  // Ten days left, refresh asked below that: nothing to do.
+  std::vector<std::string> early = args;
+  early.insert(early.end(), {"--refresh-within", "5"});
+  RunResult not_yet = run_cli(early);
+  REQUIRE_MESSAGE(not_yet.exit_code == 0, not_yet.err);
+  CHECK(parse_stdout_json(not_yet)["status"] == "unchanged");
+
+  // Expiring within the window: version 2, same files, a later expiry, a commit saying so.
+  std::vector<std::string> due = publish_args(f, "m", {dir / "model.bin"});
+  due.insert(due.end(), {"--expires-in", "30", "--refresh-within", "20"});
+  RunResult refreshed = run_cli(due);
+  REQUIRE_MESSAGE(refreshed.exit_code == 0, refreshed.err);
+  Json out = parse_stdout_json(refreshed);
+  CHECK(out["status"] == "refreshed");
+  CHECK(out["version"] == 2);
+  CHECK(out["blobs_created"].empty());
+  SignedManifest v2 = load_manifest(f.tree + "/manifests/m/stable/android.json");
+  SignedManifest v1 = load_manifest(f.tree + "/manifests/m/stable/android/1.json");
+  CHECK(v2.manifest.version == 2);
+  CHECK(v2.manifest.expires_at > first_expiry);
+  CHECK(v2.manifest.files[0].sha256 == v1.manifest.files[0].sha256);
+  CHECK(read_commit(f.tree, "HEAD").message.find("refresh, expires " + v2.manifest.expires_at) != std::string::npos);
+}
+
 TEST_CASE("a second version commits only the new blob and manifests; the old blob is not re-added") {
   TempDir dir;
   Fixture f = make_fixture(dir);
