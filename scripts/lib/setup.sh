@@ -7,7 +7,7 @@ export MODELCAST_TESTDATA=${MODELCAST_TESTDATA:-$MODELCAST_ROOT/.testdata}
 # Debian 12 packages the project builds, tests and demos with.
 MODELCAST_PACKAGES=(
   g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git curl zstd openssl procps
-  libgit2-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev doctest-dev
+  libgit2-dev zlib1g-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev doctest-dev
   libcli11-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   nginx-light python3 python3-jsonschema time
