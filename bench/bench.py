@@ -614,7 +614,7 @@ def bench_profile(s, ng, results):
     loop = "for i in $(seq 50); do %s >/dev/null; done" % " ".join(shlex.quote(a) for a in s.fetch_cmd(ng.url(), cache, "prof"))
     profile_cmd("check-50-processes", ["sh", "-c", loop])
     if os.path.exists(INPROC):
-        profile_cmd("check-inproc", [INPROC, "check", "200", "--url", ng.url(), "--cache", cache, "--model", "prof",
+        profile_cmd("check-inproc", [INPROC, "check", "2000", "--url", ng.url(), "--cache", cache, "--model", "prof",
                                      "--platform", PLATFORM, "--pubkey", s.pub])
         profile_cmd("open", [INPROC, "open", "2000", "--cache", cache, "--model", "prof"])
     many = sorted(os.path.join(DATA, "many", f) for f in os.listdir(os.path.join(DATA, "many")))[:100] \
