@@ -1,43 +1,11 @@
 #include "keygen.h"
 
-#include <fcntl.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "modelcast/fs.h"
 #include "modelcast/signing.h"
 
 namespace modelcast {
-
-Status write_new_file(const std::string& path, const std::string& data, unsigned mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    int e = errno;
-    if (e == EEXIST) return error(StatusCode::kExists, path + ": already exists; refusing to overwrite");
-    return error(StatusCode::kIOError, path + ": " + std::strerror(e));
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      return error(StatusCode::kIOError, path + ": " + std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  Status s = fsync_fd(fd, path);
-  ::close(fd);
-  if (!s.is_ok()) {
-    ::unlink(path.c_str());
-    return s;
-  }
-  return fsync_dir(parent_dir(path));
-}
 
 Result<KeygenResult> generate_key_files(const std::string& private_path) {
   KeygenResult r;

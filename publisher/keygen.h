@@ -17,7 +17,4 @@ struct KeygenResult {
 // (kExists), so a lost signing key cannot be replaced by accident.
 Result<KeygenResult> generate_key_files(const std::string& private_path);
 
-// Writes `data` to a new file that must not exist (O_EXCL), fsynced with its folder.
-Status write_new_file(const std::string& path, const std::string& data, unsigned mode);
-
 }  // namespace modelcast

@@ -15,6 +15,17 @@ namespace {
 Status errno_status(const std::string& what, int err) {
   return error(StatusCode::kIOError, what + ": " + std::strerror(err));
 }
+
+Status write_all(int fd, std::string_view data, const std::string& what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status(what, errno);
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
 }  // namespace
 
 Result<std::string> read_file(const std::string& path, size_t max_bytes) {
@@ -91,19 +102,8 @@ Status write_file_atomic(const std::string& path, std::string_view data, unsigne
   std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_status(tmp, errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return errno_status(path, e);
-    }
-    done += static_cast<size_t>(n);
-  }
-  Status s = fsync_fd(fd, path);
+  Status s = write_all(fd, data, path);
+  if (s.is_ok()) s = fsync_fd(fd, path);
   if (::close(fd) != 0 && s.is_ok()) s = errno_status(path + ": close", errno);
   if (s.is_ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status(path + ": rename", errno);
   if (!s.is_ok()) {
@@ -111,6 +111,22 @@ Status write_file_atomic(const std::string& path, std::string_view data, unsigne
     return s;
   }
   return fsync_dir(dir);
+}
+
+Status write_new_file(const std::string& path, std::string_view data, unsigned mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) return error(StatusCode::kExists, path + ": already exists; refusing to overwrite");
+    return errno_status(path, errno);
+  }
+  Status s = write_all(fd, data, path);
+  if (s.is_ok()) s = fsync_fd(fd, path);
+  if (::close(fd) != 0 && s.is_ok()) s = errno_status(path + ": close", errno);
+  if (!s.is_ok()) {
+    ::unlink(path.c_str());
+    return s;
+  }
+  return fsync_dir(parent_dir(path));
 }
 
 Result<FileLock> FileLock::acquire(const std::string& path, bool wait) {

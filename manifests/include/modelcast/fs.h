@@ -18,6 +18,9 @@ namespace modelcast {
 Result<std::string> read_file(const std::string& path, size_t max_bytes);
 
 Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode = 0644);
+// Creates `path` (never replacing anything: kExists when it is there), fsyncs it and its
+// folder. For immutable files: versioned manifests, keys.
+Status write_new_file(const std::string& path, std::string_view data, unsigned mode = 0644);
 Status fsync_fd(int fd, const std::string& what);
 Status fsync_dir(const std::string& dir);
 Status make_dirs(const std::string& dir);
