@@ -277,7 +277,10 @@ GitRepo::~GitRepo() = default;
 Result<GitRepo> GitRepo::init(const std::string& workdir) {
   ensure_libgit2();
   auto impl = std::make_unique<Impl>();
-  git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+  // The _init functions rather than the INIT macros: clang flags the macros' partial
+  // initialisers (-Wmissing-field-initializers).
+  git_repository_init_options opts;
+  git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
   opts.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
   opts.initial_head = "main";
   if (git_repository_init_ext(&impl->repo, workdir.c_str(), &opts) != 0) {
@@ -407,7 +410,8 @@ Result<std::vector<GitDelta>> GitRepo::diff(const std::string& commit_a, const s
   Tree tree_a, tree_b;
   if (!commit_a.empty()) MC_RETURN_IF_ERROR(impl_->lookup_tree(commit_a, tree_a));
   MC_RETURN_IF_ERROR(impl_->lookup_tree(commit_b, tree_b));
-  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  git_diff_options opts;
+  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
   std::string spec = prefix;
   char* specs[] = {spec.data()};
   if (!prefix.empty()) {

@@ -158,13 +158,16 @@ TEST_CASE("changing, removing or adding anything anywhere in signed breaks the s
 
 TEST_CASE("tampered manifest text that still passes validation fails with a signature error") {
   std::string text = valid_vector("full");
-  for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+  // A plain pair, not a structured binding: clang 14 refuses bindings captured by doctest's macros.
+  for (const auto& change : std::vector<std::pair<std::string, std::string>>{
            {"\"version\": 42", "\"version\": 43"},
            {"\"expires_at\": \"2099-01-01T00:00:00Z\"", "\"expires_at\": \"2199-01-01T00:00:00Z\""},
            {"\"percent\": 25", "\"percent\": 100"},
            {"\"min_app_version\": \"2.10.1\"", "\"min_app_version\": \"1\""},
            {"\"down\"", "\"left\""},
            {"\"channel\": \"beta\"", "\"channel\": \"stable\""}}) {
+    const std::string& from = change.first;
+    const std::string& to = change.second;
     std::string tampered = text;
     auto pos = tampered.find(from);
     REQUIRE_MESSAGE(pos != std::string::npos, from);

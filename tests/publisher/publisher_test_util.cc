@@ -189,7 +189,8 @@ size_t count_commits(const std::string& repo_dir) {
 
 size_t dirty_paths(const std::string& repo_dir) {
   Git g(repo_dir);
-  git_status_options opts = GIT_STATUS_OPTIONS_INIT;
+  git_status_options opts;
+  git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
   opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
   git_status_list* list = nullptr;
   REQUIRE(git_status_list_new(&list, g.repo, &opts) == 0);
