@@ -13,24 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/manifest.h"
 #include "modelcast/signing.h"
 
 namespace modelcast::testing {
 
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 std::string read_all(const std::string& path);
 void write_all(const std::string& path, const std::string& bytes);

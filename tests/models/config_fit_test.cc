@@ -70,8 +70,8 @@ Captured capture(const TempDir& dir, Fn fn) {
   std::cout.flush();
   std::cerr.flush();
   int saved_out = ::dup(1), saved_err = ::dup(2);
-  int out = ::open(dir.file("stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int err = ::open(dir.file("stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int out = ::open((dir / "stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int err = ::open((dir / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ::dup2(out, 1);
   ::dup2(err, 2);
   int code = fn();
@@ -84,7 +84,7 @@ Captured capture(const TempDir& dir, Fn fn) {
   ::close(err);
   ::close(saved_out);
   ::close(saved_err);
-  return {code, read_all(dir.file("stdout")), read_all(dir.file("stderr"))};
+  return {code, read_all((dir / "stdout")), read_all((dir / "stderr"))};
 }
 
 }  // namespace
@@ -159,12 +159,12 @@ TEST_CASE("an opaque model cannot contradict a config") {
 
 TEST_CASE("config init attaches labels to the output whose class dimension matches, and publish accepts it") {
   TempDir dir;
-  write_all(dir.file("model.tflite"), build_tflite(classifier()));
-  write_all(dir.file("labels.txt"), "cat\r\ndog\r\nbird\r\n\r\n");
-  write_all(dir.file("corners.txt"), "x0\ny0\nx1\ny1");
+  write_all((dir / "model.tflite"), build_tflite(classifier()));
+  write_all((dir / "labels.txt"), "cat\r\ndog\r\nbird\r\n\r\n");
+  write_all((dir / "corners.txt"), "x0\ny0\nx1\ny1");
   ConfigInitOptions options;
-  options.model_file = dir.file("model.tflite");
-  options.labels_file = dir.file("labels.txt");
+  options.model_file = (dir / "model.tflite");
+  options.labels_file = (dir / "labels.txt");
   options.features = {"camera_frame,face_box", "camera_frame"};
   Result<Json> j = config_init_json(options);
   REQUIRE_MESSAGE(j.ok(), j.status().message());
@@ -179,17 +179,17 @@ TEST_CASE("config init attaches labels to the output whose class dimension match
   CHECK(canonical_json(*j).ok());  // signable as it is: no floats, safe integers
   CHECK(check_config_fits(c, info_of(classifier()), "model.tflite").is_ok());
 
-  options.labels_file = dir.file("corners.txt");
+  options.labels_file = (dir / "corners.txt");
   Result<Json> corners = config_init_json(options);
   REQUIRE(corners.ok());
   CHECK(config_of(*corners).outputs[1].labels.size() == 4);
 
-  write_all(dir.file("five.txt"), "a\nb\nc\nd\ne\n");
-  options.labels_file = dir.file("five.txt");
+  write_all((dir / "five.txt"), "a\nb\nc\nd\ne\n");
+  options.labels_file = (dir / "five.txt");
   Result<Json> none = config_init_json(options);
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().code() == StatusCode::kConfigMismatch);
-  CHECK(none.status().message() == dir.file("five.txt") + ": 5 labels but no model output has a class dimension of 5 "
+  CHECK(none.status().message() == (dir / "five.txt") + ": 5 labels but no model output has a class dimension of 5 "
                                                           "(outputs: \"scores\" [1,3], \"boxes\" [1,10,4])");
 
   options.labels_file.clear();
@@ -203,11 +203,11 @@ TEST_CASE("config init picks the first of two outputs that could take the labels
   FakeModel m = classifier();
   m.outputs.push_back({"scores2", tflite::TensorType_FLOAT32, {1, 3}, {}});
   TempDir dir;
-  write_all(dir.file("model.tflite"), build_tflite(m));
-  write_all(dir.file("labels.txt"), "cat\ndog\nbird\n");
+  write_all((dir / "model.tflite"), build_tflite(m));
+  write_all((dir / "labels.txt"), "cat\ndog\nbird\n");
   ConfigInitOptions options;
-  options.model_file = dir.file("model.tflite");
-  options.labels_file = dir.file("labels.txt");
+  options.model_file = (dir / "model.tflite");
+  options.labels_file = (dir / "labels.txt");
   Captured c = capture(dir, [&] { return run_config_init(options); });
   CHECK(c.code == 0);
   CHECK(c.err.find("warning: 2 outputs could take the 3 labels") != std::string::npos);
@@ -228,10 +228,10 @@ TEST_CASE("config init of each MediaPipe model round-trips through config_from_j
       continue;
     }
     TempDir dir;
-    write_all(dir.file("labels.txt"), "person\n");
+    write_all((dir / "labels.txt"), "person\n");
     ConfigInitOptions options;
     options.model_file = path;
-    options.labels_file = dir.file("labels.txt");
+    options.labels_file = (dir / "labels.txt");
     Captured c = capture(dir, [&] { return run_config_init(options); });
     INFO(c.err);
     REQUIRE(c.code == 0);
@@ -291,31 +291,31 @@ TEST_CASE("config init refuses what a config cannot describe, and the commands m
     REQUIRE_FALSE(j.ok());
     CHECK(j.status().message().find("element type \"sequence(") != std::string::npos);
   }
-  write_all(dir.file("model.mlmodel"), "not inspected");
+  write_all((dir / "model.mlmodel"), "not inspected");
   ConfigInitOptions opaque;
-  opaque.model_file = dir.file("model.mlmodel");
+  opaque.model_file = (dir / "model.mlmodel");
   Captured skeleton = capture(dir, [&] { return run_config_init(opaque); });
   CHECK(skeleton.code == 0);
   CHECK(skeleton.err.find("Core ML") != std::string::npos);
   Result<Json> printed = parse_json_strict(skeleton.out, kMaxConfigBytes, "stdout");
   REQUIRE(printed.ok());
   CHECK(config_of(*printed).inputs.empty());
-  write_all(dir.file("labels.txt"), "cat\ndog\n");
-  opaque.labels_file = dir.file("labels.txt");
+  write_all((dir / "labels.txt"), "cat\ndog\n");
+  opaque.labels_file = (dir / "labels.txt");
   Result<Json> opaque_labels = config_init_json(opaque);
   REQUIRE_FALSE(opaque_labels.ok());
   CHECK(opaque_labels.status().message().find("cannot attach labels to an opaque model") != std::string::npos);
 
-  write_all(dir.file("broken.tflite"), std::string("\x10\x00\x00\x00TFL3", 8) + std::string(64, '\xff'));
-  Captured broken = capture(dir, [&] { return run_inspect(dir.file("broken.tflite"), false); });
+  write_all((dir / "broken.tflite"), std::string("\x10\x00\x00\x00TFL3", 8) + std::string(64, '\xff'));
+  Captured broken = capture(dir, [&] { return run_inspect((dir / "broken.tflite"), false); });
   CHECK(broken.code == 1);
-  CHECK(broken.err.rfind("error: " + dir.file("broken.tflite") + ": ", 0) == 0);
+  CHECK(broken.err.rfind("error: " + (dir / "broken.tflite") + ": ", 0) == 0);
   CHECK(broken.out.empty());
 
   Captured usage = capture(dir, [&] { return run_config_init(ConfigInitOptions{}); });
   CHECK(usage.code == 2);
 
-  Captured human = capture(dir, [&] { return run_inspect(dir.file("model.mlmodel"), false); });
+  Captured human = capture(dir, [&] { return run_inspect((dir / "model.mlmodel"), false); });
   CHECK(human.code == 0);
   CHECK(human.out.find(": opaque\n") != std::string::npos);
 }

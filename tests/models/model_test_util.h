@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "tflite/schema_generated.h"
 
 namespace modelcast_test {
@@ -40,25 +41,7 @@ inline void write_all(const std::string& path, const std::string& bytes) {
   REQUIRE(out.good());
 }
 
-// A fresh folder under $TMPDIR, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "modelcast-models-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using modelcast::testing::TempDir;
 
 struct FakeTensor {
   std::string name;

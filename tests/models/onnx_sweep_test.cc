@@ -214,43 +214,43 @@ TEST_CASE("inspect_model_file: a damaged .onnx or .tflite is corruption naming t
   }
   const std::string bytes = read_all(dirs.front() + "/model.onnx");
   TempDir dir;
-  write_all(dir.file("cut.onnx"), bytes.substr(0, bytes.size() / 2));
-  Result<ModelInfo> cut = inspect_model_file(dir.file("cut.onnx"));
+  write_all((dir / "cut.onnx"), bytes.substr(0, bytes.size() / 2));
+  Result<ModelInfo> cut = inspect_model_file((dir / "cut.onnx"));
   REQUIRE_FALSE(cut.ok());
   CHECK(cut.status().code() == StatusCode::kCorruption);
-  CHECK(cut.status().message().find(dir.file("cut.onnx")) == 0);
+  CHECK(cut.status().message().find((dir / "cut.onnx")) == 0);
 
   // Renamed: content decides.
-  write_all(dir.file("model.bin"), bytes);
-  Result<ModelInfo> renamed = inspect_model_file(dir.file("model.bin"));
+  write_all((dir / "model.bin"), bytes);
+  Result<ModelInfo> renamed = inspect_model_file((dir / "model.bin"));
   REQUIRE(renamed.ok());
   CHECK(renamed->format == "onnx");
 
-  write_all(dir.file("labels.txt"), "cat\ndog\n");
-  write_all(dir.file("model.mlmodel"), std::string("\x08\x04\x12\x00", 4));
-  write_all(dir.file("graph.pb"), std::string("\x0a\x02\x08\x01", 4));
-  write_all(dir.file("model.mlpackage.zip"), std::string("PK\x03\x04rest", 8));
-  write_all(dir.file("unknown.dat"), std::string("\x08\x01garbage", 9));
+  write_all((dir / "labels.txt"), "cat\ndog\n");
+  write_all((dir / "model.mlmodel"), std::string("\x08\x04\x12\x00", 4));
+  write_all((dir / "graph.pb"), std::string("\x0a\x02\x08\x01", 4));
+  write_all((dir / "model.mlpackage.zip"), std::string("PK\x03\x04rest", 8));
+  write_all((dir / "unknown.dat"), std::string("\x08\x01garbage", 9));
   for (const char* name : {"labels.txt", "model.mlmodel", "graph.pb", "model.mlpackage.zip", "unknown.dat"}) {
     INFO(name);
-    Result<ModelInfo> r = inspect_model_file(dir.file(name));
+    Result<ModelInfo> r = inspect_model_file(dir / name);
     REQUIRE_MESSAGE(r.ok(), r.status().message());
     CHECK(r->format == "opaque");
     CHECK(r->note.find("not inspected") == 0);
     CHECK(r->inputs.empty());
   }
-  Result<ModelInfo> missing = inspect_model_file(dir.file("missing.onnx"));
+  Result<ModelInfo> missing = inspect_model_file((dir / "missing.onnx"));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == StatusCode::kNotFound);
 
   // The extension promises TFLite but the identifier is missing: corrupt, not opaque.
-  write_all(dir.file("fake.tflite"), bytes);
-  Result<ModelInfo> fake = inspect_model_file(dir.file("fake.tflite"));
+  write_all((dir / "fake.tflite"), bytes);
+  Result<ModelInfo> fake = inspect_model_file((dir / "fake.tflite"));
   REQUIRE_FALSE(fake.ok());
   CHECK(fake.status().code() == StatusCode::kCorruption);
 
-  std::filesystem::create_directory(dir.file("model.mlpackage"));
-  Result<ModelInfo> folder = inspect_model_file(dir.file("model.mlpackage"));
+  std::filesystem::create_directory((dir / "model.mlpackage"));
+  Result<ModelInfo> folder = inspect_model_file((dir / "model.mlpackage"));
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == StatusCode::kInvalidArgument);
   CHECK(folder.status().message().find("zip") != std::string::npos);
@@ -300,8 +300,8 @@ TEST_CASE("a hand-built ONNX model: initializers are not inputs, symbolic dims a
   ids->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
 
   TempDir dir;
-  write_all(dir.file("m.onnx"), model.SerializeAsString());
-  Result<ModelInfo> r = read_onnx_file(dir.file("m.onnx"));
+  write_all((dir / "m.onnx"), model.SerializeAsString());
+  Result<ModelInfo> r = read_onnx_file((dir / "m.onnx"));
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   REQUIRE(r->inputs.size() == 1);
   CHECK(r->inputs[0].name == "x");

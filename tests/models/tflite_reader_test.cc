@@ -178,25 +178,25 @@ TEST_CASE("every truncation of a small model is refused, and non-models are name
   }
 
   TempDir dir;
-  write_all(dir.file("labels.tflite"), "cat\ndog\nbird\n");
-  Result<ModelInfo> text = read_tflite_file(dir.file("labels.tflite"));
+  write_all((dir / "labels.tflite"), "cat\ndog\nbird\n");
+  Result<ModelInfo> text = read_tflite_file((dir / "labels.tflite"));
   REQUIRE_FALSE(text.ok());
   CHECK(text.status().code() == StatusCode::kCorruption);
   CHECK(text.status().message().find("no \"TFL3\" identifier") != std::string::npos);
 
-  write_all(dir.file("empty.tflite"), "");
-  Result<ModelInfo> empty = read_tflite_file(dir.file("empty.tflite"));
+  write_all((dir / "empty.tflite"), "");
+  Result<ModelInfo> empty = read_tflite_file((dir / "empty.tflite"));
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.status().code() == StatusCode::kCorruption);
-  CHECK_FALSE(looks_like_tflite(dir.file("empty.tflite")));
+  CHECK_FALSE(looks_like_tflite((dir / "empty.tflite")));
 
-  Result<ModelInfo> missing = read_tflite_file(dir.file("missing.tflite"));
+  Result<ModelInfo> missing = read_tflite_file((dir / "missing.tflite"));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == StatusCode::kNotFound);
 
-  write_all(dir.file("good.tflite"), bytes);
-  CHECK(looks_like_tflite(dir.file("good.tflite")));
-  Result<ModelInfo> good = read_tflite_file(dir.file("good.tflite"));
+  write_all((dir / "good.tflite"), bytes);
+  CHECK(looks_like_tflite((dir / "good.tflite")));
+  Result<ModelInfo> good = read_tflite_file((dir / "good.tflite"));
   REQUIRE_MESSAGE(good.ok(), good.status().message());
   CHECK(good->inputs[0].shape == std::vector<int64_t>{-1, 2});
 }

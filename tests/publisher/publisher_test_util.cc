@@ -14,17 +14,6 @@
 
 namespace modelcast::test {
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/modelcast-publisher-test-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 Child spawn_cli(const std::vector<std::string>& args, const std::string& log_prefix) {
   Child c;
   c.out_path = log_prefix + ".out";

@@ -8,23 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "modelcast/canonical_json.h"
 
 namespace modelcast::test {
 
-// A fresh folder under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using modelcast::testing::TempDir;
 
 struct RunResult {
   int exit_code = -1;
