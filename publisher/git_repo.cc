@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -17,8 +18,8 @@ namespace modelcast {
 namespace {
 
 // Priority of the blob-stream backend in the repository's object database: above the
-// default loose (1) and pack (2) backends, so git_odb_open_wstream picks it; it has no
-// `write`, so small objects still go through libgit2's own loose backend.
+// default loose (1) and pack (2) backends, so a git_odb_open_wstream would pick it too; it
+// has no `write`, so small objects still go through libgit2's own loose backend.
 constexpr int kStoredBackendPriority = 10;
 constexpr size_t kStreamChunk = 1 << 20;
 
@@ -79,8 +80,8 @@ Result<git_oid> parse_oid(const std::string& hex) {
 // measured on a 67 MB .zst blob here, zlib level 1 (libgit2's default, and the lowest its
 // loose backend accepts, since it reads 0 as "do not deflate") ran at 15 MB/s against
 // 230 MB/s for level 0. The object is still a standard zlib stream any git reads.
-// libgit2 hashes the stream itself and skips finalize_write when the object already
-// exists in any backend, so an object already in the database is never written twice.
+// write_blob_from_file drives the stream with an id it computes itself and finalizes only
+// when the object is not already in the database.
 struct StoredStream {
   git_odb_stream parent;
   std::string objects_dir;
@@ -227,6 +228,7 @@ void stored_backend_free(git_odb_backend* backend) { delete reinterpret_cast<Sto
 struct GitRepo::Impl {
   git_repository* repo = nullptr;
   std::string workdir;
+  git_odb_backend* stored_backend = nullptr;  // owned by the repository's odb
   ~Impl() {
     if (repo) git_repository_free(repo);
   }
@@ -245,6 +247,7 @@ struct GitRepo::Impl {
       delete b;
       return git_status("odb backend");
     }
+    stored_backend = &b->parent;
     return Status::ok();
   }
 
@@ -351,6 +354,11 @@ Result<std::string> GitRepo::write_blob(std::string_view data) {
   return oid_hex(&oid);
 }
 
+// The object id is computed here with OpenSSL's SHA-1 (SHA-NI) rather than through
+// git_odb_open_wstream, which always hashes with libgit2's collision-detecting SHA-1:
+// measured at 3.35 s against 0.90 s for a 993 MB blob, it was the slowest step of a
+// publish. Collision detection guards objects received from others; these are our own
+// blob files, just hashed by SHA-256. The bytes still go through the stored backend.
 Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
@@ -361,15 +369,22 @@ Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  git_odb* odb = nullptr;
-  if (git_repository_odb(&odb, impl_->repo) != 0) return git_status("odb");
-  struct OdbRef {
-    git_odb* odb;
-    ~OdbRef() { git_odb_free(odb); }
-  } odb_ref{odb};
-  OdbStream stream;
-  if (git_odb_open_wstream(stream.out(), odb, static_cast<git_object_size_t>(st.st_size), GIT_OBJECT_BLOB) != 0)
-    return git_status("write " + path);
+  const auto size = static_cast<uint64_t>(st.st_size);
+
+  git_odb_stream* raw = nullptr;
+  if (stored_writestream(&raw, impl_->stored_backend, size, GIT_OBJECT_BLOB) != 0) return git_status("write " + path);
+  struct StreamFree {
+    git_odb_stream* s;
+    ~StreamFree() { stored_free(s); }
+  } stream_free{raw};
+  struct MdFree {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~MdFree() { EVP_MD_CTX_free(ctx); }
+  } sha1;
+  const std::string header = "blob " + std::to_string(size);
+  EVP_DigestInit_ex(sha1.ctx, EVP_sha1(), nullptr);
+  EVP_DigestUpdate(sha1.ctx, header.c_str(), header.size() + 1);  // the NUL ends the header
+
   std::vector<char> buf(kStreamChunk);
   uint64_t total = 0;
   for (;;) {
@@ -378,13 +393,23 @@ Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
     if (n < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
     if (n == 0) break;
     total += static_cast<uint64_t>(n);
-    if (total > static_cast<uint64_t>(st.st_size)) break;
-    if (git_odb_stream_write(stream.get(), buf.data(), static_cast<size_t>(n)) != 0) return git_status("write " + path);
+    if (total > size) break;
+    EVP_DigestUpdate(sha1.ctx, buf.data(), static_cast<size_t>(n));
+    if (stored_write(raw, buf.data(), static_cast<size_t>(n)) != 0) return git_status("write " + path);
   }
-  if (total != static_cast<uint64_t>(st.st_size))
-    return error(StatusCode::kIOError, path + ": changed size while it was written to git");
+  if (total != size) return error(StatusCode::kIOError, path + ": changed size while it was written to git");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  EVP_DigestFinal_ex(sha1.ctx, digest, &digest_len);
   git_oid oid;
-  if (git_odb_stream_finalize_write(&oid, stream.get()) != 0) return git_status("write " + path);
+  git_oid_fromraw(&oid, digest);
+
+  git_odb* odb = nullptr;
+  if (git_repository_odb(&odb, impl_->repo) != 0) return git_status("odb");
+  bool exists = git_odb_exists(odb, &oid) == 1;
+  git_odb_free(odb);
+  // An object already in the database is never written twice.
+  if (!exists && stored_finalize(raw, &oid) != 0) return git_status("write " + path);
   return oid_hex(&oid);
 }
 
