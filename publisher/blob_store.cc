@@ -6,9 +6,12 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "modelcast/fs.h"
@@ -91,6 +94,61 @@ struct CCtxFree {
 };
 struct DCtxFree {
   void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+// SHA-256 of a stream on a second core while the caller compresses the same chunks:
+// hashing is about a seventh of a publish and zstd cannot start any sooner. One chunk in
+// flight; submit() waits for the previous one, so the caller may reuse that buffer.
+class HashWorker {
+ public:
+  HashWorker() : thread_([this] { run(); }) {}
+  ~HashWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  HashWorker(const HashWorker&) = delete;
+  HashWorker& operator=(const HashWorker&) = delete;
+
+  void submit(const char* data, size_t size) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return !busy_; });
+    data_ = data;
+    size_ = size;
+    busy_ = true;
+    cv_.notify_all();
+  }
+  std::string finish_hex() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return !busy_; });
+    return hash_.finish_hex();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      cv_.wait(lock, [&] { return busy_ || stop_; });
+      if (!busy_) return;
+      lock.unlock();
+      hash_.update(data_, size_);
+      lock.lock();
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  Sha256 hash_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after the members it uses exist
 };
 
 Status zstd_error(const std::string& what, size_t code) {
@@ -190,9 +248,11 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   // 4.4 s and 50 MB RSS against 3.2-3.5 s and 18 MB without workers (reading dominates).
   ZSTD_CCtx_setPledgedSrcSize(cctx.get(), expected_size);  // lets devices size the output up front
 
-  std::vector<char> in_buf(kReadBlock);
+  // Two read buffers: one being hashed by the worker while the next is read and compressed.
+  std::vector<char> in_bufs[2] = {std::vector<char>(kReadBlock), std::vector<char>(kReadBlock)};
+  int current = 0;
   std::vector<char> out_buf(ZSTD_CStreamOutSize());
-  Sha256 hash;
+  HashWorker hash;
   uint64_t done = 0, stored = 0;
   Progress progress(label + " (sha256 + zstd)", expected_size, show_progress);
 
@@ -209,10 +269,12 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   };
 
   for (;;) {
+    std::vector<char>& in_buf = in_bufs[current];
+    current ^= 1;
     ssize_t n = read_some(in, in_buf.data(), in_buf.size());
     if (n < 0) return io_error(source, errno);
     if (n == 0) break;
-    hash.update(in_buf.data(), static_cast<size_t>(n));
+    hash.submit(in_buf.data(), static_cast<size_t>(n));
     done += static_cast<uint64_t>(n);
     if (done > expected_size) break;
     ZSTD_inBuffer input{in_buf.data(), static_cast<size_t>(n), 0};
