@@ -50,15 +50,7 @@ class TempFile {
     return Status::ok();
   }
   Status write(const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      ssize_t n = ::write(fd_, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return io_error(path_, errno);
-      p += n;
-      size -= static_cast<size_t>(n);
-    }
-    return Status::ok();
+    return write_all(fd_, std::string_view(static_cast<const char*>(data), size), path_);
   }
   Status sync_and_close() {
     Status s = fsync_fd(fd_, path_);

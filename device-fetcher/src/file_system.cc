@@ -25,16 +25,7 @@ class PosixWritableFile : public WritableFile {
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
-  Status append(const char* data, size_t size) override {
-    while (size > 0) {
-      ssize_t n = ::write(fd_, data, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_status(path_, errno);
-      data += n;
-      size -= static_cast<size_t>(n);
-    }
-    return Status::ok();
-  }
+  Status append(const char* data, size_t size) override { return write_all(fd_, std::string_view(data, size), path_); }
   Status sync() override { return fsync_fd(fd_, path_); }
   Status close() override {
     if (fd_ < 0) return Status::ok();

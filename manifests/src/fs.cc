@@ -15,6 +15,7 @@ namespace {
 Status errno_status(const std::string& what, int err) {
   return error(StatusCode::kIOError, what + ": " + std::strerror(err));
 }
+}  // namespace
 
 Status write_all(int fd, std::string_view data, const std::string& what) {
   size_t done = 0;
@@ -26,7 +27,6 @@ Status write_all(int fd, std::string_view data, const std::string& what) {
   }
   return Status::ok();
 }
-}  // namespace
 
 Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -22,6 +22,8 @@ Status write_file_atomic(const std::string& path, std::string_view data, unsigne
 // folder. For immutable files: versioned manifests, keys.
 Status write_new_file(const std::string& path, std::string_view data, unsigned mode = 0644);
 Status fsync_fd(int fd, const std::string& what);
+// Writes all of `data` to `fd`, retrying short writes and EINTR; `what` names it in errors.
+Status write_all(int fd, std::string_view data, const std::string& what);
 Status fsync_dir(const std::string& dir);
 Status make_dirs(const std::string& dir);
 bool path_exists(const std::string& path);
