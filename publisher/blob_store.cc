@@ -47,14 +47,14 @@ class TempFile {
       path_.clear();
       return io_error(dir + "/blob.*.tmp", e);
     }
-    return Status::ok();
+    return OkStatus();
   }
   Status write(const void* data, size_t size) {
     return write_all(fd_, std::string_view(static_cast<const char*>(data), size), path_);
   }
   Status sync_and_close() {
     Status s = fsync_fd(fd_, path_);
-    if (::close(fd_) != 0 && s.is_ok()) s = io_error(path_ + ": close", errno);
+    if (::close(fd_) != 0 && s.ok()) s = io_error(path_ + ": close", errno);
     fd_ = -1;
     return s;
   }
@@ -172,13 +172,13 @@ Status BlobStore::link_into_place(const std::string& tmp_path, const std::string
   // link() never replaces an existing path, which is the write-if-absent rule itself.
   if (::link(tmp_path.c_str(), final_path.c_str()) != 0) {
     int e = errno;
-    if (e == EEXIST) return Status::ok();
+    if (e == EEXIST) return OkStatus();
     if (e != EPERM && e != ENOTSUP && e != EXDEV) return io_error(final_path, e);
     // File systems without hard links: we hold the tree lock and checked absence.
     if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) return io_error(final_path, errno);
   }
   MC_RETURN_IF_ERROR(fsync_dir(dir));
-  return Status::ok();
+  return OkStatus();
 }
 
 Status BlobStore::copy_identity(const std::string& source, const std::string& expected_sha256, const std::string& tmp_path,
@@ -256,7 +256,7 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
       MC_RETURN_IF_ERROR(tmp.write(out_buf.data(), output.pos));
       stored += output.pos;
       bool finished = mode == ZSTD_e_end ? remaining == 0 : input.pos == input.size;
-      if (finished) return Status::ok();
+      if (finished) return OkStatus();
     }
   };
 
@@ -364,7 +364,7 @@ Status check_blob(const std::string& path, const std::string& encoding, const st
   std::string actual = hash.finish_hex();
   if (actual != sha256)
     return error(StatusCode::kHashMismatch, path + ": content SHA-256 is " + actual + ", the manifest says " + sha256);
-  return Status::ok();
+  return OkStatus();
 }
 
 }  // namespace modelcast

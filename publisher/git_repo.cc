@@ -248,7 +248,7 @@ struct GitRepo::Impl {
       return git_status("odb backend");
     }
     stored_backend = &b->parent;
-    return Status::ok();
+    return OkStatus();
   }
 
   Status lookup_tree(const std::string& commit_id, Tree& tree) const {
@@ -256,7 +256,7 @@ struct GitRepo::Impl {
     Commit commit;
     if (git_commit_lookup(commit.out(), repo, &oid) != 0) return git_status("commit " + commit_id);
     if (git_commit_tree(tree.out(), commit.get()) != 0) return git_status("tree of " + commit_id);
-    return Status::ok();
+    return OkStatus();
   }
 
   Status signature(Signature& sig) const {
@@ -264,11 +264,11 @@ struct GitRepo::Impl {
     const char* name = std::getenv("GIT_AUTHOR_NAME");
     const char* email = std::getenv("GIT_AUTHOR_EMAIL");
     if (name && *name && email && *email) {
-      if (git_signature_now(sig.out(), name, email) == 0) return Status::ok();
+      if (git_signature_now(sig.out(), name, email) == 0) return OkStatus();
     }
-    if (git_signature_default(sig.out(), repo) == 0) return Status::ok();
+    if (git_signature_default(sig.out(), repo) == 0) return OkStatus();
     if (git_signature_now(sig.out(), "modelcast", "modelcast@localhost") != 0) return git_status("signature");
-    return Status::ok();
+    return OkStatus();
   }
 };
 

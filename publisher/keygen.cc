@@ -19,7 +19,7 @@ Result<KeygenResult> generate_key_files(const std::string& private_path) {
   // umask could widen nothing here: 0600 is the most a umask leaves of 0600.
   MC_RETURN_IF_ERROR(write_new_file(r.private_path, key.to_pem(), 0600));
   Status s = write_new_file(r.public_path, key.public_key().to_pem(), 0644);
-  if (!s.is_ok()) {
+  if (!s.ok()) {
     ::unlink(r.private_path.c_str());
     return s;
   }

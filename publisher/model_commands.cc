@@ -103,7 +103,7 @@ Status attach_labels(std::vector<TensorSpec>& outputs, std::vector<std::string> 
     std::cerr << "warning: output \"" << chosen.name << "\" has a dynamic class dimension; attached the " << count
               << " labels of " << labels_file << " to it\n";
   chosen.labels = std::move(labels);
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<std::vector<std::string>> parse_features(const std::vector<std::string>& raw) {

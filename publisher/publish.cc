@@ -117,7 +117,7 @@ Status check_models_fit(const ModelConfig& config, const std::vector<SourceFile>
     if (info.format == "opaque") continue;
     MC_RETURN_IF_ERROR(check_config_fits(config, info, f.source));
   }
-  return Status::ok();
+  return OkStatus();
 }
 #endif
 
@@ -169,7 +169,7 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
         return usage("file path \"" + a.path + "\" is also used as a folder by \"" + b.path + "\"");
   }
   if (resolved) *resolved = std::move(out);
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<PublishResult> publish(const PublishOptions& o) {

@@ -52,7 +52,7 @@ Result<TreeSettings> settings_from_json(const Json& v, const std::string& where)
         if (!it->is_string()) return corrupt(where + ".defaults.channel", "must be a string");
         s.default_channel = it->get<std::string>();
         Status st = check_name(s.default_channel, where + ".defaults.channel");
-        if (!st.is_ok()) return Status(StatusCode::kCorruption, st.message());
+        if (!st.ok()) return Status(StatusCode::kCorruption, st.message());
       } else if (it.key() == "expires_in_days") {
         if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 3650)
           return corrupt(where + ".defaults.expires_in_days", "must be an integer from 1 to 3650");
@@ -180,14 +180,14 @@ Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vect
   MC_ASSIGN_OR_RETURN(auto models, list_dir(base));
   for (const auto& m : models) {
     std::string mrel = "manifests/" + m.name;
-    if (!m.is_dir || !check_name(m.name, "model").is_ok()) {
+    if (!m.is_dir || !check_name(m.name, "model").ok()) {
       note(mrel);
       continue;
     }
     MC_ASSIGN_OR_RETURN(auto channels, list_dir(base + "/" + m.name));
     for (const auto& c : channels) {
       std::string crel = mrel + "/" + c.name;
-      if (!c.is_dir || !check_name(c.name, "channel").is_ok()) {
+      if (!c.is_dir || !check_name(c.name, "channel").ok()) {
         note(crel);
         continue;
       }
@@ -196,7 +196,7 @@ Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vect
       for (const auto& e : entries) {
         std::string erel = crel + "/" + e.name;
         std::string platform = e.is_dir ? e.name : (ends_with(e.name, ".json") ? e.name.substr(0, e.name.size() - 5) : "");
-        if (platform.empty() || !check_name(platform, "platform").is_ok()) {
+        if (platform.empty() || !check_name(platform, "platform").ok()) {
           note(erel);
           continue;
         }

@@ -66,7 +66,7 @@ class Verifier {
       ++report_->blobs;
       report_->blob_bytes += ref.stored_size;
       Status s = check_blob(tree_.path(url), ref.encoding, ref.sha256, ref.size, ref.stored_size);
-      if (s.is_ok()) continue;
+      if (s.ok()) continue;
       std::string message = s.message();
       std::string prefix = tree_.path(url) + ": ";
       if (message.compare(0, prefix.size(), prefix) == 0) message = message.substr(prefix.size());
@@ -104,7 +104,7 @@ class Verifier {
       return std::nullopt;
     }
     Status sig = verify_signatures(*parsed, keys_, 1);
-    if (!sig.is_ok()) problem(rel + ": " + sig.message());
+    if (!sig.ok()) problem(rel + ": " + sig.message());
     const Manifest& m = parsed->manifest;
     if (m.model != s.model || m.channel != s.channel || m.platform != s.platform)
       problem(rel + ": says " + m.model + "/" + m.channel + "/" + m.platform + ", which is not where it is stored");
@@ -209,7 +209,7 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   std::optional<FileLock> lock;
   if (auto repo = GitRepo::open(tree.root()); repo.ok()) {
     std::string work_dir = repo->git_dir() + "modelcast";
-    if (make_dirs(work_dir).is_ok()) {
+    if (make_dirs(work_dir).ok()) {
       auto acquired = FileLock::acquire(work_dir + "/lock", true);
       if (acquired.ok()) lock.emplace(std::move(acquired).value());
     }

@@ -128,7 +128,7 @@ Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& optio
     auto m = load_version(paths, *it, options);
     if (m.ok()) return m;
   }
-  if (!first.is_ok()) return first;
+  if (!first.ok()) return first;
   return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
 }
 
@@ -183,18 +183,18 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
     }
   }
   if (changed) MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
-  return Status::ok();
+  return OkStatus();
 }
 
 Status recover_tmp(FileSystem& fs, const BlobStore& store) {
   for (const auto& name : list_dir(store.tmp_dir()))
     if (!resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
-  return Status::ok();
+  return OkStatus();
 }
 
 Status clear_tmp(FileSystem& fs, const BlobStore& store) {
   for (const auto& name : list_dir(store.tmp_dir())) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
@@ -233,13 +233,13 @@ Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t versio
   // The swap happened. Should the folder sync fail, a power cut may bring back the old
   // link, which is just as complete: the new version is reported either way.
   (void)fs.sync_dir(paths.model_dir());
-  return Status::ok();
+  return OkStatus();
 }
 
 Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
   if (keep < 1) keep = 1;
   uint64_t cur = current_version(paths);
-  if (cur == 0) return Status::ok();
+  if (cur == 0) return OkStatus();
   auto versions = list_versions(paths);
   size_t kept_older = 0;
   bool changed = false;
@@ -253,7 +253,7 @@ Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
     changed = true;
   }
   if (changed) MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
-  return Status::ok();
+  return OkStatus();
 }
 
 Status gc_blobs(FileSystem& fs, const BlobStore& store) {
@@ -266,7 +266,7 @@ Status gc_blobs(FileSystem& fs, const BlobStore& store) {
       if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) MC_RETURN_IF_ERROR(fs.remove_all(path));
     }
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 }  // namespace modelcast

@@ -86,7 +86,7 @@ class CurlTransport : public HttpTransport {
     CURLcode rc = curl_easy_perform(c);
     if (headers) curl_slist_free_all(headers);
 
-    if (!ex.sink_status.is_ok()) return ex.sink_status;
+    if (!ex.sink_status.ok()) return ex.sink_status;
     if (rc == CURLE_ABORTED_BY_CALLBACK || cancelled_) return error(StatusCode::kCancelled, "cancelled");
     if (rc != CURLE_OK) {
       std::string what = curl_easy_strerror(rc);
@@ -95,9 +95,9 @@ class CurlTransport : public HttpTransport {
     }
     if (!ex.delivered) {
       Status s = ex.deliver();
-      if (!s.is_ok()) return s;
+      if (!s.ok()) return s;
     }
-    return Status::ok();
+    return OkStatus();
   }
 
   void cancel() override { cancelled_ = true; }
@@ -149,10 +149,10 @@ class CurlTransport : public HttpTransport {
     size_t n = size * count;
     if (!ex->delivered) {
       ex->sink_status = ex->deliver();
-      if (!ex->sink_status.is_ok()) return 0;  // any count other than n aborts the transfer
+      if (!ex->sink_status.ok()) return 0;  // any count other than n aborts the transfer
     }
     ex->sink_status = ex->sink->on_data(data, n);
-    if (!ex->sink_status.is_ok()) return 0;  // any count other than n aborts the transfer
+    if (!ex->sink_status.ok()) return 0;  // any count other than n aborts the transfer
     return n;
   }
 

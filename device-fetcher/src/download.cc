@@ -36,13 +36,13 @@ class Decoder {
   Decoder(const FileEntry& f, bool zstd) : f_(f), zstd_(zstd) {}
 
   Status open(FileSystem* fs, const std::string& decoded_path) {
-    if (!zstd_) return Status::ok();
+    if (!zstd_) return OkStatus();
     dctx_.reset(ZSTD_createDCtx());
     if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
     ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
     out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
     MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, true));
-    return Status::ok();
+    return OkStatus();
   }
 
   Status feed(const char* data, size_t size) {
@@ -62,7 +62,7 @@ class Decoder {
       else if (in.pos > in_before || out.pos > 0) frame_done_ = false;
       if (in.pos == in.size && out.pos < out.size) break;
     }
-    return Status::ok();
+    return OkStatus();
   }
 
   WritableFile* out() { return out_.get(); }
@@ -80,7 +80,7 @@ class Decoder {
       return mismatch(f_, "decodes to more than the declared size of " + std::to_string(f_.size) + " bytes");
     hash_.update(data, n);
     if (write) MC_RETURN_IF_ERROR(out_->append(data, n));
-    return Status::ok();
+    return OkStatus();
   }
 
   const FileEntry& f_;
@@ -120,7 +120,7 @@ class DecodeWorker {
   Status drain() {
     MC_RETURN_IF_ERROR(flush());
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return (queue_.empty() && !busy_) || !status_.is_ok(); });
+    cv_.wait(l, [&] { return (queue_.empty() && !busy_) || !status_.ok(); });
     cv_.wait(l, [&] { return !busy_; });
     return status_;
   }
@@ -140,10 +140,10 @@ class DecodeWorker {
   static constexpr size_t kMaxQueued = 4;
 
   Status flush() {
-    if (staging_.empty()) return Status::ok();
+    if (staging_.empty()) return OkStatus();
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return queue_.size() < kMaxQueued || !status_.is_ok(); });
-    if (!status_.is_ok()) return status_;
+    cv_.wait(l, [&] { return queue_.size() < kMaxQueued || !status_.ok(); });
+    if (!status_.ok()) return status_;
     queue_.push_back(std::move(staging_));
     if (!spare_.empty()) {
       staging_ = std::move(spare_.back());
@@ -155,7 +155,7 @@ class DecodeWorker {
     staging_.clear();
     l.unlock();
     cv_.notify_all();
-    return Status::ok();
+    return OkStatus();
   }
 
   void run() {
@@ -174,11 +174,11 @@ class DecodeWorker {
         std::lock_guard<std::mutex> l(mu_);
         s = status_;
       }
-      if (s.is_ok()) s = decoder_->feed(chunk.data(), chunk.size());
+      if (s.ok()) s = decoder_->feed(chunk.data(), chunk.size());
       {
         std::lock_guard<std::mutex> l(mu_);
         busy_ = false;
-        if (status_.is_ok()) status_ = s;
+        if (status_.ok()) status_ = s;
         if (spare_.size() < kMaxQueued) spare_.push_back(std::move(chunk));
       }
       cv_.notify_all();
@@ -229,7 +229,7 @@ class BlobWriter : public HttpSink {
     decoder_.reset();
     wire_ = 0;
     MC_RETURN_IF_ERROR(start_decoder());
-    return Status::ok();
+    return OkStatus();
   }
 
   void expect_offset(uint64_t offset) { requested_offset_ = offset; }
@@ -250,7 +250,7 @@ class BlobWriter : public HttpSink {
     if (r.content_length >= 0 && wire_ + static_cast<uint64_t>(r.content_length) > f_.stored_size)
       return mismatch(f_, "server announces " + std::to_string(wire_ + static_cast<uint64_t>(r.content_length)) +
                               " bytes, the manifest's stored_size is " + std::to_string(f_.stored_size));
-    return Status::ok();
+    return OkStatus();
   }
 
   Status on_data(const char* data, size_t size) override {
@@ -261,7 +261,7 @@ class BlobWriter : public HttpSink {
     MC_RETURN_IF_ERROR(consume(data, size));
     received_ += size;
     if (p_.on_bytes) MC_RETURN_IF_ERROR(p_.on_bytes(size));
-    return Status::ok();
+    return OkStatus();
   }
 
   // After the transfer ended normally: checks sizes and hash, then publishes the blob.
@@ -288,7 +288,7 @@ class BlobWriter : public HttpSink {
     MC_RETURN_IF_ERROR(p_.fs->rename(src, dst));
     MC_RETURN_IF_ERROR(p_.fs->sync_dir(parent_dir(dst)));
     if (zstd_) MC_RETURN_IF_ERROR(p_.fs->remove_all(p_.store.part_path(f_)));
-    return Status::ok();
+    return OkStatus();
   }
 
   // Drops the partial: it cannot be trusted any more.
@@ -315,7 +315,7 @@ class BlobWriter : public HttpSink {
     std::vector<char> buf(1 << 20);
     uint64_t done = 0;
     Status s;
-    while (s.is_ok() && done < have) {
+    while (s.ok() && done < have) {
       ssize_t n = ::read(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), have - done)));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
@@ -324,14 +324,14 @@ class BlobWriter : public HttpSink {
       }
       s = consume(buf.data(), static_cast<size_t>(n));
       done += static_cast<uint64_t>(n);
-      if (s.is_ok() && p_.on_bytes) s = p_.on_bytes(static_cast<uint64_t>(n));
+      if (s.ok() && p_.on_bytes) s = p_.on_bytes(static_cast<uint64_t>(n));
     }
     ::close(fd);
     return s;
   }
 
   Status flush_part() {
-    if (part_buf_.empty()) return Status::ok();
+    if (part_buf_.empty()) return OkStatus();
     Status s = part_->append(part_buf_.data(), part_buf_.size());
     part_buf_.clear();
     return s;
@@ -341,7 +341,7 @@ class BlobWriter : public HttpSink {
     decoder_ = std::make_unique<Decoder>(f_, zstd_);
     MC_RETURN_IF_ERROR(decoder_->open(p_.fs, p_.store.decoded_path(f_)));
     worker_ = std::make_unique<DecodeWorker>(decoder_.get());
-    return Status::ok();
+    return OkStatus();
   }
 
   // Accepts wire bytes already stored in the .part file.
@@ -403,8 +403,8 @@ Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats*
       s = p.transport->get(req, writer);
       stats->wire_bytes += writer.received();
     }
-    if (s.is_ok()) s = writer.finish();
-    if (s.is_ok()) return s;
+    if (s.ok()) s = writer.finish();
+    if (s.ok()) return s;
     last = s;
     const bool resumed_attempt = offset.value() > 0;
     const int http = writer.http_status();

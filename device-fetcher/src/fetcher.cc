@@ -45,19 +45,19 @@ class ManifestSink : public HttpSink {
  public:
   Status on_response(const HttpResponse& r) override {
     response = r;
-    if (r.status == 304) return Status::ok();
+    if (r.status == 304) return OkStatus();
     if (r.status == 404) return error(StatusCode::kNotFound, url + ": HTTP 404 (no such model, channel or platform)");
     if (r.status != 200) return error(StatusCode::kNetwork, url + ": HTTP " + std::to_string(r.status));
     if (r.content_length > static_cast<int64_t>(kMaxManifestBytes))
       return error(StatusCode::kCorruption, url + ": manifest larger than " + std::to_string(kMaxManifestBytes) + " bytes");
-    return Status::ok();
+    return OkStatus();
   }
   Status on_data(const char* data, size_t size) override {
-    if (response.status == 304) return Status::ok();
+    if (response.status == 304) return OkStatus();
     if (body.size() + size > kMaxManifestBytes)
       return error(StatusCode::kCorruption, url + ": manifest larger than " + std::to_string(kMaxManifestBytes) + " bytes");
     body.append(data, size);
-    return Status::ok();
+    return OkStatus();
   }
   std::string url;
   HttpResponse response;
@@ -152,7 +152,7 @@ Status Fetcher::recover() {
   BlobStore store{options_.cache_dir};
   MC_RETURN_IF_ERROR(recover_tmp(*impl_->fs, store));
   std::string models = options_.cache_dir + "/models";
-  if (!path_exists(models)) return Status::ok();
+  if (!path_exists(models)) return OkStatus();
   // Every model folder under the cache.
   if (DIR* d = ::opendir(models.c_str())) {
     std::vector<std::string> names;
@@ -161,7 +161,7 @@ Status Fetcher::recover() {
     ::closedir(d);
     for (const auto& n : names) MC_RETURN_IF_ERROR(recover_model(*impl_->fs, ModelPaths{options_.cache_dir, n}));
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<OpenedModel> Fetcher::open(const std::string& model, const OpenOptions& options) const {
@@ -185,7 +185,7 @@ UpdateResult Fetcher::update(const std::string& model) {
     return result;
   };
   Status name_ok = check_name(model, "model");
-  if (!name_ok.is_ok()) {
+  if (!name_ok.ok()) {
     result.status = UpdateStatus::kNone;
     result.reason = status_code_name(name_ok.code());
     result.message = name_ok.message();
@@ -203,12 +203,12 @@ UpdateResult Fetcher::update(const std::string& model) {
   const bool first_use = !path_exists(paths.versions_dir());
   Status s = fs.make_dirs(paths.versions_dir());
   // New folders must survive a power cut once a version inside them becomes current.
-  if (s.is_ok() && first_use) s = fs.sync_dir(paths.model_dir());
-  if (s.is_ok() && first_use) s = fs.sync_dir(parent_dir(paths.model_dir()));
-  if (s.is_ok() && first_use) s = fs.sync_dir(options_.cache_dir);
-  if (s.is_ok()) s = recover_model(fs, paths);
-  if (s.is_ok()) s = recover_tmp(fs, store);
-  if (!s.is_ok()) return finish_without_lock(s);
+  if (s.ok() && first_use) s = fs.sync_dir(paths.model_dir());
+  if (s.ok() && first_use) s = fs.sync_dir(parent_dir(paths.model_dir()));
+  if (s.ok() && first_use) s = fs.sync_dir(options_.cache_dir);
+  if (s.ok()) s = recover_model(fs, paths);
+  if (s.ok()) s = recover_tmp(fs, store);
+  if (!s.ok()) return finish_without_lock(s);
 
   ModelState state = read_state(paths);
   const ModelState on_disk = state;
@@ -224,20 +224,20 @@ UpdateResult Fetcher::update(const std::string& model) {
   Impl::Outcome outcome;
   s = impl_->run_update(options_, model, paths, store, state, active, &result, &outcome);
 
-  if (s.is_ok() && outcome.etag_version > 0) {
+  if (s.ok() && outcome.etag_version > 0) {
     state.etag = outcome.etag;
     state.etag_version = outcome.etag_version;
   }
   // Only an install or a failure part-way through can have changed what is active.
   result.version = active;
   result.path = active_path;
-  if (outcome.installed || !s.is_ok()) {
+  if (outcome.installed || !s.ok()) {
     auto now_active = open_model(paths, {});
     result.version = now_active.ok() ? now_active->version : 0;
     result.path = now_active.ok() ? now_active->path : std::string();
   }
   const bool have_model = result.version > 0;
-  if (!s.is_ok()) {
+  if (!s.ok()) {
     result.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
     result.reason = status_code_name(s.code());
     result.message = s.message();
@@ -287,7 +287,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
     result->offered_version = active;
     outcome->etag = state.etag;
     outcome->etag_version = active;
-    return Status::ok();
+    return OkStatus();
   }
 
   // 2. Authentic, meant for us, fresh, newer.
@@ -308,7 +308,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
   if (m.version == active) {
     outcome->etag = sink.response.etag;
     outcome->etag_version = active;
-    return Status::ok();
+    return OkStatus();
   }
   if (m.version > state.highest_seen) {
     // Persist the rollback floor before anything else can fail.
@@ -338,7 +338,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
       outcome->soft_reason = "rollout";
       outcome->soft_message = "v" + std::to_string(m.version) + " is rolled out to " + std::to_string(*m.rollout_percent) +
                               "% of devices; this one is not among them";
-      return Status::ok();
+      return OkStatus();
     }
   }
 
@@ -367,7 +367,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
     progress.bytes_done += n;
     if (cancelled) return error(StatusCode::kCancelled, "update cancelled");
     if (options_.progress && !options_.progress(progress)) return error(StatusCode::kCancelled, "update cancelled by the app");
-    return Status::ok();
+    return OkStatus();
   };
   for (size_t i = 0; i < needed.size(); ++i) {
     progress.file_index = i;
@@ -375,7 +375,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
     DownloadStats stats;
     Status s = download_blob(dp, *needed[i], &stats);
     result->bytes_downloaded += stats.wire_bytes;
-    if (!s.is_ok()) return s;
+    if (!s.ok()) return s;
     result->files_downloaded++;
   }
 
@@ -390,11 +390,11 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
       any_tflite = true;
       auto info = read_tflite_file(blob);
       Status st = info.ok() ? check_config_fits(m.config, info.value(), f.path) : info.status().with_context(f.path);
-      if (st.is_ok()) {
+      if (st.ok()) {
         fits = true;
         break;
       }
-      if (first_mismatch.is_ok()) first_mismatch = st;
+      if (first_mismatch.ok()) first_mismatch = st;
     }
     if (any_tflite && !fits) {
       if (first_mismatch.code() != StatusCode::kConfigMismatch)
@@ -415,7 +415,7 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
   (void)gc_blobs(fs, store);
   (void)clear_tmp(fs, store);
   (void)dir;
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model, const OpenOptions& options) {

@@ -28,11 +28,11 @@ class PosixWritableFile : public WritableFile {
   Status append(const char* data, size_t size) override { return write_all(fd_, std::string_view(data, size), path_); }
   Status sync() override { return fsync_fd(fd_, path_); }
   Status close() override {
-    if (fd_ < 0) return Status::ok();
+    if (fd_ < 0) return OkStatus();
     int rc = ::close(fd_);
     fd_ = -1;
     if (rc != 0 && errno != EINTR) return errno_status(path_ + ": close", errno);
-    return Status::ok();
+    return OkStatus();
   }
 
  private:
@@ -43,12 +43,12 @@ class PosixWritableFile : public WritableFile {
 Status remove_tree(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::ok();
+    if (errno == ENOENT) return OkStatus();
     return errno_status(path, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status(path, errno);
-    return Status::ok();
+    return OkStatus();
   }
   DIR* dir = ::opendir(path.c_str());
   if (!dir) return errno_status(path, errno);
@@ -57,12 +57,12 @@ Status remove_tree(const std::string& path) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     Status s = remove_tree(path + "/" + name);
-    if (!s.is_ok() && result.is_ok()) result = s;
+    if (!s.ok() && result.ok()) result = s;
   }
   ::closedir(dir);
   MC_RETURN_IF_ERROR(result);
   if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return errno_status(path, errno);
-  return Status::ok();
+  return OkStatus();
 }
 
 class PosixFileSystem : public FileSystem {
@@ -75,26 +75,26 @@ class PosixFileSystem : public FileSystem {
   }
   Status rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) return errno_status("rename " + from + " -> " + to, errno);
-    return Status::ok();
+    return OkStatus();
   }
   Status link(const std::string& existing, const std::string& new_path) override {
     if (::link(existing.c_str(), new_path.c_str()) != 0) return errno_status("link " + existing + " -> " + new_path, errno);
-    return Status::ok();
+    return OkStatus();
   }
   Status symlink(const std::string& target, const std::string& link_path) override {
     if (::symlink(target.c_str(), link_path.c_str()) != 0) return errno_status("symlink " + link_path, errno);
-    return Status::ok();
+    return OkStatus();
   }
   Status make_dirs(const std::string& dir) override { return modelcast::make_dirs(dir); }
   Status sync_dir(const std::string& dir) override { return fsync_dir(dir); }
   Status chmod(const std::string& path, unsigned mode) override {
     if (::chmod(path.c_str(), mode) != 0) return errno_status(path + ": chmod", errno);
-    return Status::ok();
+    return OkStatus();
   }
   Status remove_all(const std::string& path) override { return remove_tree(path); }
   Status truncate(const std::string& path, uint64_t size) override {
     if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) return errno_status(path + ": truncate", errno);
-    return Status::ok();
+    return OkStatus();
   }
 };
 
@@ -105,11 +105,11 @@ Status FileSystem::write_file_atomic(const std::string& path, std::string_view d
   auto file = open_writable(tmp, true);
   if (!file.ok()) return file.status();
   Status s = (*file)->append(data.data(), data.size());
-  if (s.is_ok()) s = (*file)->sync();
+  if (s.ok()) s = (*file)->sync();
   Status c = (*file)->close();
-  if (s.is_ok()) s = c;
-  if (s.is_ok()) s = rename(tmp, path);
-  if (!s.is_ok()) {
+  if (s.ok()) s = c;
+  if (s.ok()) s = rename(tmp, path);
+  if (!s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }

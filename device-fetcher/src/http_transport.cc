@@ -56,7 +56,7 @@ class FileTransport : public HttpTransport {
     }
     Status s = sink.on_response(response);
     std::vector<char> buf(1 << 18);
-    while (s.is_ok()) {
+    while (s.ok()) {
       if (cancelled_) {
         s = error(StatusCode::kCancelled, "cancelled");
         break;

@@ -116,21 +116,21 @@ void append_string(std::string& out, const std::string& s) {
 
 Status append_canonical(std::string& out, const Json& v, const std::string& pointer) {
   switch (v.type()) {
-    case Json::value_t::null: out += "null"; return Status::ok();
-    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return Status::ok();
+    case Json::value_t::null: out += "null"; return OkStatus();
+    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return OkStatus();
     case Json::value_t::number_integer: {
       int64_t n = v.get<int64_t>();
       if (n > kMaxSafeInteger || n < -kMaxSafeInteger)
         return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": integer outside ±(2^53-1)");
       out += std::to_string(n);
-      return Status::ok();
+      return OkStatus();
     }
     case Json::value_t::number_unsigned: {
       uint64_t n = v.get<uint64_t>();
       if (n > static_cast<uint64_t>(kMaxSafeInteger))
         return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": integer outside ±(2^53-1)");
       out += std::to_string(n);
-      return Status::ok();
+      return OkStatus();
     }
     case Json::value_t::number_float:
       return error(StatusCode::kCorruption,
@@ -139,7 +139,7 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
       if (!is_valid_utf8(v.get_ref<const std::string&>()))
         return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": string is not valid UTF-8");
       append_string(out, v.get_ref<const std::string&>());
-      return Status::ok();
+      return OkStatus();
     case Json::value_t::array: {
       out.push_back('[');
       for (size_t i = 0; i < v.size(); ++i) {
@@ -147,7 +147,7 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
         MC_RETURN_IF_ERROR(append_canonical(out, v[i], pointer + "/" + std::to_string(i)));
       }
       out.push_back(']');
-      return Status::ok();
+      return OkStatus();
     }
     case Json::value_t::object: {
       std::vector<std::pair<std::u16string, const std::string*>> keys;
@@ -167,7 +167,7 @@ Status append_canonical(std::string& out, const Json& v, const std::string& poin
         MC_RETURN_IF_ERROR(append_canonical(out, v.at(*k.second), pointer + "/" + pointer_token(*k.second)));
       }
       out.push_back('}');
-      return Status::ok();
+      return OkStatus();
     }
     default:
       return error(StatusCode::kCorruption, (pointer.empty() ? "/" : pointer) + ": unsupported JSON value");

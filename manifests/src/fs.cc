@@ -25,7 +25,7 @@ Status write_all(int fd, std::string_view data, const std::string& what) {
     if (n < 0) return errno_status(what, errno);
     done += static_cast<size_t>(n);
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<std::string> read_file(const std::string& path, size_t max_bytes) {
@@ -57,12 +57,12 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
 
 Status fsync_fd(int fd, const std::string& what) {
 #ifdef __APPLE__
-  if (::fcntl(fd, F_FULLFSYNC) == 0) return Status::ok();
+  if (::fcntl(fd, F_FULLFSYNC) == 0) return OkStatus();
 #endif
   while (::fsync(fd) != 0) {
     if (errno != EINTR) return errno_status(what + ": fsync", errno);
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 Status fsync_dir(const std::string& dir) {
@@ -86,15 +86,15 @@ bool path_exists(const std::string& path) {
 }
 
 Status make_dirs(const std::string& dir) {
-  if (dir.empty() || dir == "." || dir == "/") return Status::ok();
+  if (dir.empty() || dir == "." || dir == "/") return OkStatus();
   struct stat st;
   if (::stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status::ok();
+    if (S_ISDIR(st.st_mode)) return OkStatus();
     return error(StatusCode::kIOError, dir + ": exists and is not a folder");
   }
   MC_RETURN_IF_ERROR(make_dirs(parent_dir(dir)));
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return errno_status(dir, errno);
-  return Status::ok();
+  return OkStatus();
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode) {
@@ -103,10 +103,10 @@ Status write_file_atomic(const std::string& path, std::string_view data, unsigne
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_status(tmp, errno);
   Status s = write_all(fd, data, path);
-  if (s.is_ok()) s = fsync_fd(fd, path);
-  if (::close(fd) != 0 && s.is_ok()) s = errno_status(path + ": close", errno);
-  if (s.is_ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status(path + ": rename", errno);
-  if (!s.is_ok()) {
+  if (s.ok()) s = fsync_fd(fd, path);
+  if (::close(fd) != 0 && s.ok()) s = errno_status(path + ": close", errno);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status(path + ": rename", errno);
+  if (!s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }
@@ -120,9 +120,9 @@ Status write_new_file(const std::string& path, std::string_view data, unsigned m
     return errno_status(path, errno);
   }
   Status s = write_all(fd, data, path);
-  if (s.is_ok()) s = fsync_fd(fd, path);
-  if (::close(fd) != 0 && s.is_ok()) s = errno_status(path + ": close", errno);
-  if (!s.is_ok()) {
+  if (s.ok()) s = fsync_fd(fd, path);
+  if (::close(fd) != 0 && s.ok()) s = errno_status(path + ": close", errno);
+  if (!s.ok()) {
     ::unlink(path.c_str());
     return s;
   }

@@ -16,7 +16,7 @@ Status corrupt(const std::string& field, const std::string& problem) {
 }
 
 // Name-check failures inside a manifest are format violations, not usage errors.
-Status as_corruption(Status s) { return s.is_ok() ? s : Status(StatusCode::kCorruption, s.message()); }
+Status as_corruption(Status s) { return s.ok() ? s : Status(StatusCode::kCorruption, s.message()); }
 
 Status check_keys(const Json& obj, const std::string& where, const std::set<std::string>& required,
                   const std::set<std::string>& optional) {
@@ -25,7 +25,7 @@ Status check_keys(const Json& obj, const std::string& where, const std::set<std:
     if (!obj.contains(key)) return corrupt(where + "." + key, "missing");
   for (auto it = obj.begin(); it != obj.end(); ++it)
     if (!required.count(it.key()) && !optional.count(it.key())) return corrupt(where + "." + it.key(), "unknown field");
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<std::string> get_string(const Json& obj, const std::string& key, const std::string& where, size_t max_len = 1024) {
@@ -193,7 +193,7 @@ Status check_paths_distinct(const std::vector<FileEntry>& files) {
     if (it != seen.end() && it->compare(0, prefix.size(), prefix) == 0)
       return corrupt("signed.files[" + std::to_string(i) + "].path", "\"" + files[i].path + "\" is also used as a folder");
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ Status check_tensors(const std::vector<TensorSpec>& configured, const std::vecto
                                       std::to_string(spec.shape[i]) + " vs " + std::to_string(t->shape[i]) + ")");
     }
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs, no
@@ -120,10 +120,10 @@ size_t utf8_sequence(std::string_view s, size_t i) {
 Status check_config_fits(const ModelConfig& config, const ModelInfo& model, const std::string& model_file) {
   // An opaque file (Core ML, TF SavedModel, labels) says nothing about its tensors; the
   // config is the only description there is.
-  if (model.format == "opaque") return Status::ok();
+  if (model.format == "opaque") return OkStatus();
   MC_RETURN_IF_ERROR(check_tensors(config.inputs, model.inputs, "input", model_file));
   MC_RETURN_IF_ERROR(check_tensors(config.outputs, model.outputs, "output", model_file));
-  return Status::ok();
+  return OkStatus();
 }
 
 std::string model_text(std::string_view raw, size_t max_bytes) {

@@ -47,7 +47,7 @@ Status check_name(std::string_view value, const std::string& field) {
   }
   if (!is_alnum(value[0]))
     return error(StatusCode::kInvalidArgument, field + ": \"" + printable(value) + "\" must start with a letter or digit");
-  return Status::ok();
+  return OkStatus();
 }
 
 Status check_file_path(std::string_view path, const std::string& field) {
@@ -70,7 +70,7 @@ Status check_file_path(std::string_view path, const std::string& field) {
                      field + ": \"" + printable(path) + "\" may only use letters, digits, '.', '_', '-' and '/'");
     }
   }
-  return Status::ok();
+  return OkStatus();
 }
 
 std::string blob_url(const std::string& sha256_hex, bool zstd) {
@@ -124,7 +124,7 @@ Status check_app_version(std::string_view version, const std::string& field) {
     for (char c : p) ok = ok && c >= '0' && c <= '9';
   }
   if (!ok) return error(StatusCode::kInvalidArgument, field + ": \"" + printable(version) + "\" is not a version like 2.10.1");
-  return Status::ok();
+  return OkStatus();
 }
 
 int compare_app_versions(std::string_view a, std::string_view b) {

@@ -52,7 +52,7 @@ Status verify_signatures(const SignedManifest& m, const std::vector<PublicKey>& 
       else known_key_bad_sig = true;
     }
   }
-  if (valid.size() >= threshold) return Status::ok();
+  if (valid.size() >= threshold) return OkStatus();
   if (known_key_bad_sig) return error(StatusCode::kSignature, "signature does not match the manifest's content");
   if (valid.empty())
     return error(StatusCode::kSignature, "no signature by a trusted key (signed by " +
@@ -67,7 +67,7 @@ Status check_fresh(const Manifest& m, int64_t now_unix) {
   if (!expires.ok()) return expires.status();
   if (now_unix >= expires.value())
     return error(StatusCode::kExpired, "manifest " + m.model + " v" + std::to_string(m.version) + " expired at " + m.expires_at);
-  return Status::ok();
+  return OkStatus();
 }
 
 Result<std::string> sign_manifest(const Manifest& manifest, const std::vector<const PrivateKey*>& keys) {

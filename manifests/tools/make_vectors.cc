@@ -120,7 +120,7 @@ class Writer {
 
   void valid(const std::string& name, const std::string& text, const std::vector<PublicKey>& trusted) {
     Status s = judge(text, trusted);
-    if (!s.is_ok()) fail("valid/" + name + ".json does not verify: " + s.message());
+    if (!s.ok()) fail("valid/" + name + ".json does not verify: " + s.message());
     auto parsed = parse_signed_manifest(text);
     file("valid/" + name + ".json", text);
     file("valid/" + name + ".canonical", canonical_json(parsed->signed_json).value());
@@ -128,7 +128,7 @@ class Writer {
 
   void invalid(const std::string& name, const std::string& text, const Expect& e, const std::vector<PublicKey>& trusted) {
     Status s = judge(text, trusted);
-    if (s.is_ok()) fail("invalid/" + name + ".json is accepted");
+    if (s.ok()) fail("invalid/" + name + ".json is accepted");
     if (status_code_name(s.code()) != e.code || s.message().find(e.message) == std::string::npos)
       fail("invalid/" + name + ".json fails with " + status_code_name(s.code()) + " \"" + s.message() + "\", expected " +
            e.code + " \"" + e.message + "\"");
@@ -155,8 +155,8 @@ class Writer {
         continue;
       }
       Status s = make_dirs(parent_dir(path));
-      if (s.is_ok()) s = write_file_atomic(path, bytes);
-      if (!s.is_ok()) fail(s.message());
+      if (s.ok()) s = write_file_atomic(path, bytes);
+      if (!s.ok()) fail(s.message());
     }
     for (const auto& rel : on_disk) {
       std::string path = dir_ + "/" + rel;

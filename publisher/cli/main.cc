@@ -176,7 +176,7 @@ struct Cli {
     if (publish_cmd->count("--expires-in") && pub.expires_in_days <= 0)
       return fail(error(StatusCode::kInvalidArgument, "--expires-in: must be 1 to 3650 days"));
     Status usage = check_publish_options(pub, nullptr);
-    if (!usage.is_ok()) return fail(usage);
+    if (!usage.ok()) return fail(usage);
     auto r = publish(pub);
     if (!r.ok()) return fail_runtime(r.status());
     const PublishResult& p = *r;

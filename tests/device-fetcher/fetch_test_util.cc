@@ -142,7 +142,7 @@ class CountingSink : public HttpSink {
       if (part > 0) {
         bytes += part;
         Status s = inner_.on_data(data, part);
-        if (!s.is_ok()) return s;
+        if (!s.ok()) return s;
       }
       cut = true;
       return error(StatusCode::kNetwork, "test transport: connection dropped after " + std::to_string(limit_) + " bytes");
@@ -266,7 +266,7 @@ Result<std::unique_ptr<WritableFile>> FaultyFileSystem::open_writable(const std:
 Status FaultyFileSystem::maybe_fail(const std::string& what) {
   int n = ops++;
   if (n == fail_op_at) return error(StatusCode::kIOError, what + ": injected failure (Input/output error)");
-  return Status::ok();
+  return OkStatus();
 }
 
 Status FaultyFileSystem::rename(const std::string& from, const std::string& to) {

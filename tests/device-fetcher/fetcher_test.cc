@@ -329,7 +329,7 @@ TEST_CASE("fetcher cuts off a body larger than stored_size and refuses a truncat
           }
           Status on_data(const char* d, size_t n) override {
             Status st = inner->on_data(d, n);
-            if (st.is_ok()) bytes += n;
+            if (st.ok()) bytes += n;
             return st;
           }
         } s;
@@ -727,7 +727,7 @@ TEST_CASE("fetcher recovers from leftovers of a crash without the network") {
 
   env.nginx->stop();
   auto f = env.fetcher();
-  REQUIRE(f->recover().is_ok());
+  REQUIRE(f->recover().ok());
   CHECK(!std::filesystem::exists(versions + "/2.partial"));
   CHECK(!std::filesystem::exists(versions + "/5"));
   CHECK(!std::filesystem::exists(env.cache_dir / "tmp/something.dec"));
@@ -790,7 +790,7 @@ class RechunkingTransport : public HttpTransport {
       Status on_response(const HttpResponse& r) override { return inner->on_response(r); }
       Status on_data(const char* data, size_t size) override {
         for (size_t off = 0; off < size; off += chunk) MC_RETURN_IF_ERROR(inner->on_data(data + off, std::min(chunk, size - off)));
-        return Status::ok();
+        return OkStatus();
       }
     } s;
     s.inner = &sink;

@@ -32,7 +32,7 @@ inline int check_reader_result(const Result<ModelInfo>& r, const char* what) {
   (void)all.dump(-1, ' ', false, Json::error_handler_t::strict);  // throws (aborts) on bad UTF-8
   // Names may repeat in a hostile graph; the first of a name is the one matched, so only
   // require the fit when names are unique.
-  if (!check_config_fits(config, *r, what).is_ok()) {
+  if (!check_config_fits(config, *r, what).ok()) {
     std::set<std::string> in, out;
     for (const auto& t : r->inputs) in.insert(t.name);
     for (const auto& t : r->outputs) out.insert(t.name);

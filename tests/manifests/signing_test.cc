@@ -138,7 +138,7 @@ TEST_CASE("keys that are not Ed25519 PEM are refused naming where they came from
 
 TEST_CASE("a signed manifest verifies with the committed TEST key") {
   auto m = parsed_vector("full");
-  CHECK(verify_signatures(m, {test_public_key()}, 1).is_ok());
+  CHECK(verify_signatures(m, {test_public_key()}, 1).ok());
 }
 
 TEST_CASE("changing, removing or adding anything anywhere in signed breaks the signature") {
@@ -183,7 +183,7 @@ TEST_CASE("reformatting the envelope does not affect the signature, because it c
   for (const std::string& text : {doc.dump(), doc.dump(7), doc.dump(-1, ' ', /*ensure_ascii=*/true)}) {
     auto parsed = parse_signed_manifest(text);
     REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
-    CHECK(verify_signatures(parsed.value(), {test_public_key()}, 1).is_ok());
+    CHECK(verify_signatures(parsed.value(), {test_public_key()}, 1).ok());
   }
 }
 
@@ -202,7 +202,7 @@ TEST_CASE("a threshold counts distinct trusted keys, never the same key twice") 
   // The second signer is the generator's other TEST key; recover it from the vector.
   std::string other_id = two.signatures[1].keyid;
   REQUIRE(other_id != test_pub.key_id());
-  CHECK(verify_signatures(two, {test_pub}, 1).is_ok());
+  CHECK(verify_signatures(two, {test_pub}, 1).ok());
   Status s = verify_signatures(two, {test_pub}, 2);
   CHECK(s.code() == StatusCode::kSignature);
   CHECK(contains(s.message(), "1 valid signature(s), 2 required"));
@@ -211,7 +211,7 @@ TEST_CASE("a threshold counts distinct trusted keys, never the same key twice") 
   auto one = parsed_vector("minimal");
   one.signatures.push_back(one.signatures[0]);  // the same signature listed twice
   CHECK(verify_signatures(one, {test_pub}, 2).code() == StatusCode::kSignature);
-  CHECK(verify_signatures(one, {test_pub}, 1).is_ok());
+  CHECK(verify_signatures(one, {test_pub}, 1).ok());
 }
 
 TEST_CASE("two different trusted keys meet a threshold of two") {
@@ -222,7 +222,7 @@ TEST_CASE("two different trusted keys meet a threshold of two") {
   REQUIRE(text.ok());
   auto both = parse_signed_manifest(text.value());
   REQUIRE(both.ok());
-  CHECK(verify_signatures(both.value(), {a.public_key(), b.public_key()}, 2).is_ok());
+  CHECK(verify_signatures(both.value(), {a.public_key(), b.public_key()}, 2).ok());
   CHECK(verify_signatures(both.value(), {a.public_key()}, 2).code() == StatusCode::kSignature);
 }
 
@@ -270,5 +270,5 @@ TEST_CASE("a manifest with a rollout percentage and deltas can be signed and ver
   auto again = parse_signed_manifest(text.value());
   REQUIRE(again.ok());
   CHECK(again->manifest.rollout_percent == 25);
-  CHECK(verify_signatures(again.value(), {test_public_key()}, 1).is_ok());
+  CHECK(verify_signatures(again.value(), {test_public_key()}, 1).ok());
 }

@@ -32,7 +32,7 @@ TEST_CASE("every valid vector verifies with the TEST key and its canonical bytes
     auto parsed = parse_signed_manifest(text);
     REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
     Status verdict = judge(text);
-    CHECK_MESSAGE(verdict.is_ok(), verdict.message());
+    CHECK_MESSAGE(verdict.ok(), verdict.message());
     auto canonical = canonical_json(parsed->signed_json);
     REQUIRE(canonical.ok());
     CHECK(canonical.value() == slurp(dir + "/" + name + ".canonical"));
@@ -51,7 +51,7 @@ TEST_CASE("every invalid vector fails with the code and message its .expect file
     const std::string code = expect->at("code").get<std::string>();
     const std::string message = expect->at("message").get<std::string>();
     Status verdict = judge(slurp(dir + "/" + name + ".json"));
-    REQUIRE_MESSAGE(!verdict.is_ok(), "accepted");
+    REQUIRE_MESSAGE(!verdict.ok(), "accepted");
     CHECK(status_code_name(verdict.code()) == code);
     CHECK_MESSAGE(contains(verdict.message(), message), verdict.message());
   }
@@ -79,7 +79,7 @@ TEST_CASE("the oversized vector is one byte over the limit and the deep one is o
 TEST_CASE("the expired vector would verify if the clock were before its expiry") {
   auto parsed = parse_signed_manifest(slurp(vectors_dir() + "/invalid/expired.json"));
   REQUIRE(parsed.ok());
-  CHECK(verify_signatures(parsed.value(), {test_public_key()}, 1).is_ok());
-  CHECK(check_fresh(parsed->manifest, parse_timestamp("2000-01-15T00:00:00Z", "t").value()).is_ok());
+  CHECK(verify_signatures(parsed.value(), {test_public_key()}, 1).ok());
+  CHECK(check_fresh(parsed->manifest, parse_timestamp("2000-01-15T00:00:00Z", "t").value()).ok());
   CHECK(check_fresh(parsed->manifest, kVectorsNow).code() == StatusCode::kExpired);
 }

@@ -54,7 +54,7 @@ Json matching_config() {
 
 std::string mismatch_message(const Json& config, const ModelInfo& model) {
   Status s = check_config_fits(config_of(config), model, "model.tflite");
-  REQUIRE_FALSE(s.is_ok());
+  REQUIRE_FALSE(s.ok());
   CHECK(s.code() == StatusCode::kConfigMismatch);
   return s.message();
 }
@@ -91,17 +91,17 @@ Captured capture(const TempDir& dir, Fn fn) {
 
 TEST_CASE("a config that describes the model fits, with -1 matching a fixed dimension either way") {
   ModelInfo model = info_of(classifier());
-  CHECK(check_config_fits(config_of(matching_config()), model, "model.tflite").is_ok());
+  CHECK(check_config_fits(config_of(matching_config()), model, "model.tflite").ok());
 
   Json dynamic = matching_config();
   dynamic["inputs"][0]["shape"] = {-1, 224, 224, 3};  // model: -1 from shape_signature
   dynamic["outputs"][1]["shape"] = {1, -1, 4};        // model: fixed 10
-  CHECK(check_config_fits(config_of(dynamic), model, "model.tflite").is_ok());
+  CHECK(check_config_fits(config_of(dynamic), model, "model.tflite").ok());
 
   // Describing a subset of outputs is allowed: the app may ignore one.
   Json subset = matching_config();
   subset["outputs"].erase(1);
-  CHECK(check_config_fits(config_of(subset), model, "model.tflite").is_ok());
+  CHECK(check_config_fits(config_of(subset), model, "model.tflite").ok());
 }
 
 TEST_CASE("a config with 3 outputs for a model with 2 is a config mismatch") {
@@ -145,7 +145,7 @@ TEST_CASE("labels on a dynamic class dimension are checked against the config's 
   FakeModel m = classifier();
   m.outputs[0].signature = {1, -1};
   ModelInfo model = info_of(m);
-  CHECK(check_config_fits(config_of(matching_config()), model, "model.tflite").is_ok());
+  CHECK(check_config_fits(config_of(matching_config()), model, "model.tflite").ok());
   Json c = matching_config();
   c["outputs"][0]["shape"] = {1, 4};
   CHECK(mismatch_message(c, model) == "model.tflite: config output \"scores\": 3 labels but the model's class dimension is 4");
@@ -154,7 +154,7 @@ TEST_CASE("labels on a dynamic class dimension are checked against the config's 
 TEST_CASE("an opaque model cannot contradict a config") {
   ModelInfo opaque;
   opaque.format = "opaque";
-  CHECK(check_config_fits(config_of(matching_config()), opaque, "model.mlmodel").is_ok());
+  CHECK(check_config_fits(config_of(matching_config()), opaque, "model.mlmodel").ok());
 }
 
 TEST_CASE("config init attaches labels to the output whose class dimension matches, and publish accepts it") {
@@ -177,7 +177,7 @@ TEST_CASE("config init attaches labels to the output whose class dimension match
   CHECK(c.metadata["format"] == "tflite");
   CHECK(c.metadata["description"] == "synthetic test model");
   CHECK(canonical_json(*j).ok());  // signable as it is: no floats, safe integers
-  CHECK(check_config_fits(c, info_of(classifier()), "model.tflite").is_ok());
+  CHECK(check_config_fits(c, info_of(classifier()), "model.tflite").ok());
 
   options.labels_file = (dir / "corners.txt");
   Result<Json> corners = config_init_json(options);
@@ -242,7 +242,7 @@ TEST_CASE("config init of each MediaPipe model round-trips through config_from_j
     CHECK(config.outputs[0].labels == std::vector<std::string>{"person"});
     Result<ModelInfo> model = read_tflite_file(path);
     REQUIRE(model.ok());
-    CHECK(check_config_fits(config, *model, path).is_ok());
+    CHECK(check_config_fits(config, *model, path).ok());
 
     Captured inspect = capture(dir, [&] { return run_inspect(path, true); });
     REQUIRE(inspect.code == 0);
@@ -272,7 +272,7 @@ TEST_CASE("config init of every pytorch-converted ONNX model is accepted and fit
     CHECK(config.metadata["producer_name"].is_string());
     Result<ModelInfo> info = read_onnx_file(model);
     REQUIRE(info.ok());
-    CHECK(check_config_fits(config, *info, model).is_ok());
+    CHECK(check_config_fits(config, *info, model).ok());
     CHECK(config.inputs.size() == info->inputs.size());
     ++n;
   }

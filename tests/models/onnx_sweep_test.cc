@@ -328,5 +328,5 @@ TEST_CASE("a hand-built ONNX model: initializers are not inputs, symbolic dims a
   CHECK(s.code() == StatusCode::kConfigMismatch);
   CHECK(s.message() == "m.onnx: config output \"y\": 2 labels but the model's class dimension is 3");
   config->outputs[0].labels.push_back("c");
-  CHECK(check_config_fits(*config, *r, "m.onnx").is_ok());
+  CHECK(check_config_fits(*config, *r, "m.onnx").ok());
 }

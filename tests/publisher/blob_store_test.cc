@@ -23,7 +23,7 @@ TEST_CASE("blob store keeps zstd only when it saves 5%, and writes each blob onc
   CHECK(text->encoding == "zstd");
   CHECK(text->created);
   CHECK(text->url == blob_url(sha256_file(dir / "text")->sha256, true));
-  CHECK(check_blob(dir / text->url, "zstd", text->sha256, 100000, text->stored_size).is_ok());
+  CHECK(check_blob(dir / text->url, "zstd", text->sha256, 100000, text->stored_size).ok());
 
   auto noise = store.put_file(dir / "noise", "noise", false);
   REQUIRE(noise.ok());

@@ -62,7 +62,7 @@ TEST_CASE("init refuses an existing tree, a non-empty folder and a file") {
   CHECK(read_commit(tree, "HEAD").id == before);
 
   std::string busy = dir / "busy";
-  REQUIRE(make_dirs(busy).is_ok());
+  REQUIRE(make_dirs(busy).ok());
   write_text(busy + "/notes.txt", "keep me");
   RunResult non_empty = run_cli({"init", busy});
   CHECK(non_empty.exit_code == 1);

@@ -60,7 +60,7 @@ TEST_CASE("publish writes signed manifests, blobs and exactly one commit naming 
   REQUIRE(m.files.size() == 2);
   auto pub = PublicKey::from_pem_file(f.pub);
   REQUIRE(pub.ok());
-  CHECK(verify_signatures(current, {*pub}, 1).is_ok());
+  CHECK(verify_signatures(current, {*pub}, 1).ok());
   auto published = parse_timestamp(m.published_at, "published_at");
   auto expires = parse_timestamp(m.expires_at, "expires_at");
   REQUIRE(published.ok());
@@ -78,7 +78,7 @@ TEST_CASE("publish writes signed manifests, blobs and exactly one commit naming 
       CHECK(file.encoding == "identity");  // random bytes: zstd would not save 5%
       CHECK(file.stored_size == 300000);
     }
-    CHECK(check_blob(f.tree + "/" + file.url, file.encoding, file.sha256, file.size, file.stored_size).is_ok());
+    CHECK(check_blob(f.tree + "/" + file.url, file.encoding, file.sha256, file.size, file.stored_size).ok());
   }
 
   // The signing key became part of the tree, trusted by id.
@@ -312,7 +312,7 @@ TEST_CASE("two publishes at once both land, one after the other") {
   write_random(dir / "b.bin", 3 << 20, 8);
   size_t before = count_commits(f.tree);
   // Hold the tree lock so both publishers start while it is taken and must wait.
-  REQUIRE(make_dirs(f.tree + "/.git/modelcast").is_ok());
+  REQUIRE(make_dirs(f.tree + "/.git/modelcast").ok());
   auto lock = FileLock::acquire(f.tree + "/.git/modelcast/lock", false);
   REQUIRE(lock.ok());
   Child a = spawn_cli(publish_args(f, "alpha", {dir / "a.bin"}), dir / "a");
@@ -340,7 +340,7 @@ TEST_CASE("publish --no-wait fails clearly while another publisher holds the loc
   TempDir dir;
   Fixture f = make_fixture(dir);
   write_random(dir / "m.bin", 100, 9);
-  REQUIRE(make_dirs(f.tree + "/.git/modelcast").is_ok());
+  REQUIRE(make_dirs(f.tree + "/.git/modelcast").ok());
   auto lock = FileLock::acquire(f.tree + "/.git/modelcast/lock", false);
   REQUIRE(lock.ok());
   std::vector<std::string> args = publish_args(f, "m", {dir / "m.bin"});

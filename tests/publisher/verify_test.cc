@@ -116,7 +116,7 @@ TEST_CASE("verify catches a deleted blob and reports orphans without failing") {
 
   Published q;
   std::string orphan = "blobs/sha256/ab/" + std::string(64, 'a');
-  REQUIRE(make_dirs(q.f.tree + "/blobs/sha256/ab").is_ok());
+  REQUIRE(make_dirs(q.f.tree + "/blobs/sha256/ab").ok());
   write_text(q.f.tree + "/" + orphan, "left by a crash");
   RunResult o = run_cli({"verify", q.f.tree, "--json"});
   CHECK(o.exit_code == 0);

@@ -38,15 +38,15 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
-  static Status ok() { return Status(); }
 
-  bool is_ok() const { return code_ == StatusCode::kOk; }
-  explicit operator bool() const { return is_ok(); }
+  // The predicate. The OK value is made by OkStatus(); there is no conversion to bool,
+  // so `if (status)` does not compile and cannot be misread.
+  bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
   // "message" with a prefix naming where it happened: "manifest x.json: " + message.
   Status with_context(const std::string& prefix) const {
-    if (is_ok()) return *this;
+    if (ok()) return *this;
     return Status(code_, prefix + ": " + message_);
   }
 
@@ -55,14 +55,19 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+inline Status OkStatus() { return Status(); }
 inline Status error(StatusCode code, std::string message) { return Status(code, std::move(message)); }
 
-// Value or error. Access value() only after checking ok().
+// Value or error. Access value() only after checking ok(). A Result never holds an OK
+// Status: constructing one from OkStatus() turns it into a kInvalidArgument error, so a
+// caller that forgot to return a value gets a loud error instead of an empty value.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be ok
+  Result(Status status)  // NOLINT: implicit by design
+      : v_(status.ok() ? Status(StatusCode::kInvalidArgument, "internal: Result made from an OK status")
+                       : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
@@ -87,7 +92,7 @@ class [[nodiscard]] Result {
 #define MC_RETURN_IF_ERROR(expr)                    \
   do {                                              \
     ::modelcast::Status mc_status_ = (expr);        \
-    if (!mc_status_.is_ok()) return mc_status_;     \
+    if (!mc_status_.ok()) return mc_status_;     \
   } while (0)
 
 #define MC_CONCAT_INNER(a, b) a##b
