@@ -215,51 +215,87 @@ Status BlobStore::copy_identity(const std::string& source, const std::string& ex
   return fsync_fd(out, tmp_path);
 }
 
-Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::string& label, bool show_progress) {
-  int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
+namespace {
+
+// The source opened for one front-to-back read; refuses anything but a regular file.
+Status open_source(const std::string& source, FdCloser* in, uint64_t* size) {
+  in->fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in->fd < 0) {
     int e = errno;
     return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, source + ": " + std::strerror(e));
   }
-  FdCloser in_closer{in};
   struct stat st;
-  if (::fstat(in, &st) != 0) return io_error(source, errno);
+  if (::fstat(in->fd, &st) != 0) return io_error(source, errno);
   if (!S_ISREG(st.st_mode)) return error(StatusCode::kInvalidArgument, source + ": not a regular file");
-  const uint64_t expected_size = static_cast<uint64_t>(st.st_size);
+  *size = static_cast<uint64_t>(st.st_size);
   // The kernel reads ahead further for a file read front to back once.
-  ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+  ::posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return OkStatus();
+}
 
-  TempFile tmp;
-  MC_RETURN_IF_ERROR(tmp.create(tmp_dir_));
+// A zstd stream (level kZstdLevel, with checksum) appended to a temporary file.
+class ZstdFileWriter {
+ public:
+  ZstdFileWriter(TempFile* out, std::string source) : out_(out), source_(std::move(source)), out_buf_(ZSTD_CStreamOutSize()) {}
 
-  std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
-  if (!cctx) return error(StatusCode::kIOError, "zstd: out of memory");
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, kZstdLevel);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-  // Single-threaded on purpose: measured on a 1 GiB file here, ZSTD_c_nbWorkers=1 took
-  // 4.4 s and 50 MB RSS against 3.2-3.5 s and 18 MB without workers (reading dominates).
-  ZSTD_CCtx_setPledgedSrcSize(cctx.get(), expected_size);  // lets devices size the output up front
+  Status start(uint64_t pledged_size) {
+    cctx_.reset(ZSTD_createCCtx());
+    if (!cctx_) return error(StatusCode::kIOError, "zstd: out of memory");
+    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, kZstdLevel);
+    ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
+    // Single-threaded on purpose: measured on a 1 GiB file here, ZSTD_c_nbWorkers=1 took
+    // 4.4 s and 50 MB RSS against 3.2-3.5 s and 18 MB without workers (reading dominates).
+    ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), pledged_size);  // lets devices size the output up front
+    return OkStatus();
+  }
+  Status write(const char* data, size_t size) {
+    ZSTD_inBuffer input{data, size, 0};
+    return pump(input, ZSTD_e_continue);
+  }
+  Status finish() {
+    ZSTD_inBuffer empty{nullptr, 0, 0};
+    return pump(empty, ZSTD_e_end);
+  }
+  uint64_t stored_size() const { return stored_; }
 
-  // Two read buffers: one being hashed by the worker while the next is read and compressed.
-  std::vector<char> in_bufs[2] = {std::vector<char>(kReadBlock), std::vector<char>(kReadBlock)};
-  int current = 0;
-  std::vector<char> out_buf(ZSTD_CStreamOutSize());
-  HashWorker hash;
-  uint64_t done = 0, stored = 0;
-  Progress progress(label + " (sha256 + zstd)", expected_size, show_progress);
-
-  auto pump = [&](ZSTD_inBuffer& input, ZSTD_EndDirective mode) -> Status {
+ private:
+  Status pump(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
     for (;;) {
-      ZSTD_outBuffer output{out_buf.data(), out_buf.size(), 0};
-      size_t remaining = ZSTD_compressStream2(cctx.get(), &output, &input, mode);
-      if (ZSTD_isError(remaining)) return zstd_error(source, remaining);
-      MC_RETURN_IF_ERROR(tmp.write(out_buf.data(), output.pos));
-      stored += output.pos;
+      ZSTD_outBuffer output{out_buf_.data(), out_buf_.size(), 0};
+      size_t remaining = ZSTD_compressStream2(cctx_.get(), &output, &input, mode);
+      if (ZSTD_isError(remaining)) return zstd_error(source_, remaining);
+      MC_RETURN_IF_ERROR(out_->write(out_buf_.data(), output.pos));
+      stored_ += output.pos;
       bool finished = mode == ZSTD_e_end ? remaining == 0 : input.pos == input.size;
       if (finished) return OkStatus();
     }
-  };
+  }
 
+  TempFile* out_;
+  std::string source_;
+  std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx_;
+  std::vector<char> out_buf_;
+  uint64_t stored_ = 0;
+};
+
+struct HashedAndCompressed {
+  std::string sha256;
+  uint64_t size = 0;
+  uint64_t stored_size = 0;  // of the zstd stream
+};
+
+// One pass over the source: SHA-256 on a second core, zstd into `tmp`. Fails when the
+// source does not have `expected_size` bytes (it changed while being read).
+Result<HashedAndCompressed> hash_and_compress(int in, uint64_t expected_size, const std::string& source,
+                                              const std::string& label, bool show_progress, TempFile* tmp) {
+  ZstdFileWriter zstd(tmp, source);
+  MC_RETURN_IF_ERROR(zstd.start(expected_size));
+  // Two read buffers: one being hashed by the worker while the next is read and compressed.
+  std::vector<char> in_bufs[2] = {std::vector<char>(kReadBlock), std::vector<char>(kReadBlock)};
+  int current = 0;
+  HashWorker hash;
+  uint64_t done = 0;
+  Progress progress(label + " (sha256 + zstd)", expected_size, show_progress);
   for (;;) {
     std::vector<char>& in_buf = in_bufs[current];
     current ^= 1;
@@ -269,25 +305,39 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
     hash.submit(in_buf.data(), static_cast<size_t>(n));
     done += static_cast<uint64_t>(n);
     if (done > expected_size) break;
-    ZSTD_inBuffer input{in_buf.data(), static_cast<size_t>(n), 0};
-    MC_RETURN_IF_ERROR(pump(input, ZSTD_e_continue));
+    MC_RETURN_IF_ERROR(zstd.write(in_buf.data(), static_cast<size_t>(n)));
     progress.update(done);
   }
   if (done != expected_size)
     return error(StatusCode::kIOError, source + ": changed size while it was being read; publish again");
-  ZSTD_inBuffer empty{nullptr, 0, 0};
-  MC_RETURN_IF_ERROR(pump(empty, ZSTD_e_end));
+  MC_RETURN_IF_ERROR(zstd.finish());
   progress.finish();
+  HashedAndCompressed out;
+  out.sha256 = hash.finish_hex();
+  out.size = done;
+  out.stored_size = zstd.stored_size();
+  return out;
+}
 
-  StoredBlob blob;
-  blob.sha256 = hash.finish_hex();
-  blob.size = done;
-  auto found = existing(blob.sha256, blob.size);
+}  // namespace
+
+Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::string& label, bool show_progress) {
+  FdCloser in{-1};
+  uint64_t expected_size = 0;
+  MC_RETURN_IF_ERROR(open_source(source, &in, &expected_size));
+  TempFile tmp;
+  MC_RETURN_IF_ERROR(tmp.create(tmp_dir_));
+  MC_ASSIGN_OR_RETURN(HashedAndCompressed content, hash_and_compress(in.fd, expected_size, source, label, show_progress, &tmp));
+
+  auto found = existing(content.sha256, content.size);
   if (found.ok()) return found;  // TempFile removes the compressed copy
 
-  bool keep_zstd = done > 0 && stored * 100 <= done * (100 - kMinZstdSavingPercent);
+  StoredBlob blob;
+  blob.sha256 = content.sha256;
+  blob.size = content.size;
+  bool keep_zstd = content.size > 0 && content.stored_size * 100 <= content.size * (100 - kMinZstdSavingPercent);
   blob.encoding = keep_zstd ? "zstd" : "identity";
-  blob.stored_size = keep_zstd ? stored : done;
+  blob.stored_size = keep_zstd ? content.stored_size : content.size;
   blob.url = blob_url(blob.sha256, keep_zstd);
   if (!keep_zstd) MC_RETURN_IF_ERROR(copy_identity(source, blob.sha256, tmp.path(), label, show_progress));
   MC_RETURN_IF_ERROR(tmp.sync_and_close());

@@ -172,16 +172,17 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
   return OkStatus();
 }
 
-Result<PublishResult> publish(const PublishOptions& o) {
-  std::vector<SourceFile> sources;
-  MC_RETURN_IF_ERROR(check_publish_options(o, &sources));
-  const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
+namespace {
 
-  MC_RETURN_IF_ERROR(Tree::open(o.tree).status());
-  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(o.tree));
-  const std::string work_dir = repo.git_dir() + "modelcast";
-  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
-  const std::string lock_path = work_dir + "/lock";
+// The tree opened for writing, with the lock that serialises publishers held.
+struct LockedTree {
+  GitRepo repo;
+  FileLock lock;
+  Tree tree;  // re-read under the lock: the publisher we waited for may have changed it
+  std::string work_dir;  // .git/modelcast: the lock and temporaries, never committed
+};
+
+Result<FileLock> acquire_tree_lock(const PublishOptions& o, const std::string& lock_path) {
   auto lock = FileLock::acquire(lock_path, false);
   if (!lock.ok() && lock.status().code() == StatusCode::kBusy) {
     if (!o.wait_for_lock)
@@ -189,46 +190,50 @@ Result<PublishResult> publish(const PublishOptions& o) {
     std::fprintf(stderr, "waiting for another publish to finish (%s)\n", lock_path.c_str());
     lock = FileLock::acquire(lock_path, true);
   }
-  if (!lock.ok()) return lock.status();
+  return lock;
+}
+
+Result<LockedTree> lock_tree(const PublishOptions& o) {
+  MC_RETURN_IF_ERROR(Tree::open(o.tree).status());
+  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(o.tree));
+  const std::string work_dir = repo.git_dir() + "modelcast";
+  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
+  MC_ASSIGN_OR_RETURN(FileLock lock, acquire_tree_lock(o, work_dir + "/lock"));
   remove_stale_temporaries(work_dir + "/tmp");
-
-  // Re-read under the lock: the publisher we waited for may have changed the settings.
   MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(o.tree));
-  const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
-  const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
+  return LockedTree{std::move(repo), std::move(lock), std::move(tree), work_dir};
+}
 
-  auto key = PrivateKey::from_pem_file(o.key_path);
-  if (!key.ok()) return key.status().with_context("--key " + o.key_path);
-  MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(o.config_path));
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
-  MC_RETURN_IF_ERROR(check_models_fit(config, sources));
-#endif
+// What a stream holds on disk before this publish.
+struct StreamState {
+  std::optional<Manifest> previous;  // the current manifest
+  uint64_t last_version = 0;         // the highest of the current and the versioned manifests
+  std::vector<uint64_t> versions;    // versioned manifests on disk, ascending
+};
 
-  const std::string current_rel = TreeLayout::current_manifest(o.model, channel, o.platform);
-  std::optional<Manifest> previous;
+Result<StreamState> read_stream_state(const Tree& tree, const std::string& model, const std::string& channel,
+                                      const std::string& platform) {
+  StreamState state;
+  const std::string current_rel = TreeLayout::current_manifest(model, channel, platform);
   if (path_exists(tree.path(current_rel))) {
     MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(current_rel), kMaxManifestBytes));
     auto parsed = parse_signed_manifest(text);
     if (!parsed.ok())
       return parsed.status().with_context(tree.path(current_rel) + " (the current manifest; run `modelcast verify`)");
-    previous = std::move(parsed->manifest);
+    state.previous = std::move(parsed->manifest);
   }
-  uint64_t last_version = previous ? previous->version : 0;
+  state.last_version = state.previous ? state.previous->version : 0;
   std::vector<std::string> ignored;
   MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored));
-  std::vector<uint64_t> existing_versions;
   for (const auto& s : streams)
-    if (s.model == o.model && s.channel == channel && s.platform == o.platform && !s.versions.empty()) {
-      last_version = std::max(last_version, s.versions.back());
-      existing_versions = s.versions;
+    if (s.model == model && s.channel == channel && s.platform == platform && !s.versions.empty()) {
+      state.last_version = std::max(state.last_version, s.versions.back());
+      state.versions = s.versions;
     }
+  return state;
+}
 
-  PublishResult result;
-  result.channel = channel;
-  result.previous_version = last_version;
-  result.manifest_path = current_rel;
-  result.key_id = key->public_key().key_id();
-
+Manifest draft_manifest(const PublishOptions& o, const std::string& channel, const ModelConfig& config) {
   Manifest next;
   next.model = o.model;
   next.channel = channel;
@@ -237,10 +242,14 @@ Result<PublishResult> publish(const PublishOptions& o) {
   next.requirements.features = o.features ? *o.features : config.features;
   next.requirements.min_app_version = o.min_app_version;
   next.requirements.runtime = o.runtime;
+  return next;
+}
 
-  BlobStore store(tree.root(), work_dir + "/tmp");
+// Stores every source file as a blob and lists it in `next`.
+Status store_files(BlobStore& store, const std::vector<SourceFile>& sources, bool show_progress, Manifest* next,
+                   PublishResult* result) {
   for (const auto& f : sources) {
-    MC_ASSIGN_OR_RETURN(StoredBlob blob, store.put_file(f.source, f.path, o.show_progress));
+    MC_ASSIGN_OR_RETURN(StoredBlob blob, store.put_file(f.source, f.path, show_progress));
     FileEntry e;
     e.path = f.path;
     e.sha256 = blob.sha256;
@@ -248,80 +257,89 @@ Result<PublishResult> publish(const PublishOptions& o) {
     e.url = blob.url;
     e.encoding = blob.encoding;
     e.stored_size = blob.stored_size;
-    next.files.push_back(e);
-    if (blob.created) result.blobs_created.push_back(blob.url);
+    next->files.push_back(e);
+    if (blob.created) result->blobs_created.push_back(blob.url);
     // Chunked blobs or blobs kept out of history are a later step; until then, say so
     // before a push is rejected.
     if (blob.stored_size > kLargeBlobWarningBytes)
       std::fprintf(stderr, "warning: %s is stored as %s; GitHub refuses files over 100 MB and Cloudflare Pages over 25 MiB\n",
                    blob.url.c_str(), human_size(blob.stored_size).c_str());
   }
+  return OkStatus();
+}
 
-  if (previous) {
-    MC_ASSIGN_OR_RETURN(std::string before, content_key(*previous));
-    MC_ASSIGN_OR_RETURN(std::string after, content_key(next));
-    if (before == after) {
-      MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(previous->expires_at, "current manifest expires_at"));
-      if (expires - now >= int64_t{o.refresh_within_days} * 86400) {
-        result.unchanged = true;
-        result.version = previous->version;
-        result.files = previous->files;
-        return result;
-      }
-      result.refreshed = true;
-    }
-  }
+// True when `next` has the current version's content and that version is not due for a
+// refresh; sets result->refreshed when the content is the same but the expiry is near.
+Result<bool> keeps_current_version(const Manifest& previous, const Manifest& next, int64_t now, int refresh_within_days,
+                                   PublishResult* result) {
+  MC_ASSIGN_OR_RETURN(std::string before, content_key(previous));
+  MC_ASSIGN_OR_RETURN(std::string after, content_key(next));
+  if (before != after) return false;
+  MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(previous.expires_at, "current manifest expires_at"));
+  if (expires - now >= int64_t{refresh_within_days} * 86400) return true;
+  result->refreshed = true;
+  return false;
+}
 
-  next.version = last_version + 1;
-  next.published_at = format_timestamp(now);
-  next.expires_at = format_timestamp(now + int64_t{days} * 86400);
-  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, {&key.value()}));
+// The versioned manifest (immutable: O_EXCL refuses to replace one), then the current one.
+Status write_manifests(const Tree& tree, const Manifest& next, const std::string& signed_text) {
+  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(next.model, next.channel, next.platform))));
+  MC_RETURN_IF_ERROR(
+      write_new_file(tree.path(TreeLayout::versioned_manifest(next.model, next.channel, next.platform, next.version)),
+                     signed_text, 0644));
+  return write_file_atomic(tree.path(TreeLayout::current_manifest(next.model, next.channel, next.platform)), signed_text);
+}
 
-  const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
-  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(o.model, channel, o.platform))));
-  // A versioned manifest is immutable: O_EXCL refuses to replace one.
-  MC_RETURN_IF_ERROR(write_new_file(tree.path(versioned_rel), signed_text, 0644));
-  MC_RETURN_IF_ERROR(write_file_atomic(tree.path(current_rel), signed_text));
-
-  const std::string key_rel = TreeLayout::key_file(result.key_id);
+// Publishes the signing key's public half and trusts it in the settings; returns the
+// key's tree-relative path.
+Result<std::string> trust_signing_key(Tree& tree, const PublicKey& key) {
+  const std::string key_rel = TreeLayout::key_file(key.key_id());
   if (!path_exists(tree.path(key_rel))) {
     MC_RETURN_IF_ERROR(make_dirs(tree.path("keys")));
-    MC_RETURN_IF_ERROR(write_file_atomic(tree.path(key_rel), key->public_key().to_pem()));
+    MC_RETURN_IF_ERROR(write_file_atomic(tree.path(key_rel), key.to_pem()));
   }
   auto& trusted = tree.mutable_settings().trusted_keys;
-  if (std::find(trusted.begin(), trusted.end(), result.key_id) == trusted.end()) {
-    trusted.push_back(result.key_id);
+  if (std::find(trusted.begin(), trusted.end(), key.key_id()) == trusted.end()) {
+    trusted.push_back(key.key_id());
     MC_RETURN_IF_ERROR(tree.save_settings());
   }
-  std::vector<std::string> warnings;
-  MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, next.published_at, &warnings));
-  for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
+  return key_rel;
+}
 
-  // What the commit holds. Unchanged content yields the same git blob id, so listing a
-  // file that did not change (the key, the settings) adds nothing to the commit.
-  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
-  std::vector<std::string> small_files = {versioned_rel, current_rel, key_rel, kSettingsFile};
-  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
-  std::vector<const FileEntry*> referenced;
-  for (const auto& f : next.files) referenced.push_back(&f);
-  // A publish that died after writing its manifests but before committing left them on
-  // disk only: this commit takes them (and the blobs they name) along.
+Result<std::vector<std::string>> rewrite_catalog(const Tree& tree, const std::string& published_at) {
+  std::vector<std::string> warnings;
+  MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, published_at, &warnings));
+  for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
+  return catalog_files;
+}
+
+// A publish that died after writing its manifests but before committing left them on
+// disk only: the next commit takes them (and the blobs they name) along. Adds their
+// paths to `small_files`.
+Result<std::vector<Manifest>> uncommitted_manifests(const GitRepo& repo, const std::string& head, const Tree& tree,
+                                                    const Manifest& next, const std::vector<uint64_t>& versions,
+                                                    std::vector<std::string>* small_files) {
   std::vector<Manifest> uncommitted;
-  for (uint64_t v : existing_versions) {
-    std::string rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, v);
+  for (uint64_t v : versions) {
+    std::string rel = TreeLayout::versioned_manifest(next.model, next.channel, next.platform, v);
     MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, rel));
     if (!committed.empty()) continue;
     MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), kMaxManifestBytes));
     auto parsed = parse_signed_manifest(text);
     if (!parsed.ok()) return parsed.status().with_context(tree.path(rel));
     uncommitted.push_back(std::move(parsed->manifest));
-    small_files.push_back(rel);
+    small_files->push_back(rel);
   }
-  for (const auto& m : uncommitted)
-    for (const auto& f : m.files) referenced.push_back(&f);
+  return uncommitted;
+}
 
-  // Blobs the previous commit does not hold are streamed in; a blob already committed
-  // (same content published before) is neither re-read nor re-added.
+// Writes the git objects of the commit. Blobs the previous commit does not hold are
+// streamed in; a blob already committed (same content published before) is neither
+// re-read nor re-added. Unchanged small files yield the same git blob id, so listing
+// one that did not change (the key, the settings) adds nothing to the commit.
+Result<std::vector<GitChange>> stage_changes(GitRepo& repo, const std::string& head, const Tree& tree,
+                                             const std::vector<const FileEntry*>& referenced,
+                                             const std::vector<std::string>& small_files) {
   std::vector<GitChange> changes;
   std::set<std::string> blob_paths;
   for (const FileEntry* f : referenced) {
@@ -336,8 +354,76 @@ Result<PublishResult> publish(const PublishOptions& o) {
     MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob(text));
     changes.push_back({rel, id});
   }
-  result.message = commit_title(next, previous ? &*previous : nullptr);
-  MC_ASSIGN_OR_RETURN(result.commit, repo.commit(changes, result.message + "\n\n" + commit_body(next, result.key_id)));
+  return changes;
+}
+
+// One commit holding the new version, its blobs, the key, the settings, the catalog and
+// any manifests an earlier crashed publish left uncommitted.
+Result<std::string> commit_version(GitRepo& repo, const Tree& tree, const Manifest& next, const StreamState& stream,
+                                   std::vector<std::string> small_files, const PublishResult& result) {
+  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
+  std::vector<const FileEntry*> referenced;
+  for (const auto& f : next.files) referenced.push_back(&f);
+  MC_ASSIGN_OR_RETURN(std::vector<Manifest> uncommitted,
+                      uncommitted_manifests(repo, head, tree, next, stream.versions, &small_files));
+  for (const auto& m : uncommitted)
+    for (const auto& f : m.files) referenced.push_back(&f);
+  MC_ASSIGN_OR_RETURN(std::vector<GitChange> changes, stage_changes(repo, head, tree, referenced, small_files));
+  return repo.commit(changes, result.message + "\n\n" + commit_body(next, result.key_id));
+}
+
+}  // namespace
+
+Result<PublishResult> publish(const PublishOptions& o) {
+  std::vector<SourceFile> sources;
+  MC_RETURN_IF_ERROR(check_publish_options(o, &sources));
+  const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
+
+  MC_ASSIGN_OR_RETURN(LockedTree locked, lock_tree(o));
+  Tree& tree = locked.tree;
+  const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
+  const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
+
+  auto key = PrivateKey::from_pem_file(o.key_path);
+  if (!key.ok()) return key.status().with_context("--key " + o.key_path);
+  MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(o.config_path));
+#ifdef MODELCAST_HAVE_MODEL_INSPECT
+  MC_RETURN_IF_ERROR(check_models_fit(config, sources));
+#endif
+  MC_ASSIGN_OR_RETURN(StreamState stream, read_stream_state(tree, o.model, channel, o.platform));
+
+  PublishResult result;
+  result.channel = channel;
+  result.previous_version = stream.last_version;
+  result.manifest_path = TreeLayout::current_manifest(o.model, channel, o.platform);
+  result.key_id = key->public_key().key_id();
+
+  Manifest next = draft_manifest(o, channel, config);
+  BlobStore store(tree.root(), locked.work_dir + "/tmp");
+  MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, &next, &result));
+  if (stream.previous) {
+    MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next, now, o.refresh_within_days, &result));
+    if (unchanged) {
+      result.unchanged = true;
+      result.version = stream.previous->version;
+      result.files = stream.previous->files;
+      return result;
+    }
+  }
+
+  next.version = stream.last_version + 1;
+  next.published_at = format_timestamp(now);
+  next.expires_at = format_timestamp(now + int64_t{days} * 86400);
+  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, {&key.value()}));
+  MC_RETURN_IF_ERROR(write_manifests(tree, next, signed_text));
+  MC_ASSIGN_OR_RETURN(std::string key_rel, trust_signing_key(tree, key->public_key()));
+  MC_ASSIGN_OR_RETURN(std::vector<std::string> catalog_files, rewrite_catalog(tree, next.published_at));
+
+  const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
+  std::vector<std::string> small_files = {versioned_rel, result.manifest_path, key_rel, kSettingsFile};
+  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
+  result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
+  MC_ASSIGN_OR_RETURN(result.commit, commit_version(locked.repo, tree, next, stream, std::move(small_files), result));
   result.version = next.version;
   result.versioned_path = versioned_rel;
   result.files = next.files;
