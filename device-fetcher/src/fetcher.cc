@@ -97,16 +97,55 @@ struct Fetcher::Impl {
   std::atomic<bool> cancelled{false};
   std::mutex transport_mu;  // one update at a time uses the transport within this process
 
-  // What one update learned, beyond the result.
-  struct Outcome {
-    bool installed = false;
-    std::string etag;        // to remember when the offered version ends up active
-    uint64_t etag_version = 0;
-    std::string soft_reason;  // "rollout": not an error, but not the newest either
-    std::string soft_message;
-  };
-  Status run_update(const FetcherOptions& options_, const std::string& model, const ModelPaths& paths,
-                    const BlobStore& store, ModelState& state, uint64_t active, UpdateResult* result, Outcome* outcome);
+  class UpdateRun;
+};
+
+// One update of one model, run under the model's lock: each step is one check or one
+// change, in the order the design requires (nothing is written before the manifest is
+// authentic, nothing is downloaded before the device is known to support it).
+class Fetcher::Impl::UpdateRun {
+ public:
+  UpdateRun(Impl& impl, const FetcherOptions& options, const std::string& model)
+      : impl_(impl), options_(options), fs_(*impl.fs), model_(model), paths_{options.cache_dir, model},
+        store_{options.cache_dir} {}
+
+  UpdateResult run();
+
+ private:
+  // What the steps learned, beyond the result.
+  bool installed_ = false;
+  std::string etag_;  // to remember when the offered version ends up active
+  uint64_t etag_version_ = 0;
+  std::string soft_reason_;  // "rollout": not an error, but not the newest either
+  std::string soft_message_;
+
+  Status prepare_model_dir();
+  void read_active();
+  Status check_for_update();
+  HttpRequest base_request() const;
+  Status fetch_manifest(const HttpRequest& base);
+  Result<SignedManifest> check_manifest() const;
+  Status check_version(const Manifest& m);
+  Status check_device_support(const Manifest& m) const;
+  bool check_rollout(const Manifest& m);
+  Status download_missing(const Manifest& m, const HttpRequest& base);
+  Status check_config_fits(const Manifest& m) const;
+  Status install(const SignedManifest& sm);
+  void report(const Status& s);
+  void record_check();
+
+  Impl& impl_;
+  const FetcherOptions& options_;
+  FileSystem& fs_;
+  const std::string& model_;
+  const ModelPaths paths_;
+  const BlobStore store_;
+  UpdateResult result_;
+  ModelState state_;
+  ModelState on_disk_;
+  uint64_t active_ = 0;
+  std::string active_path_;
+  ManifestSink sink_;
 };
 
 Fetcher::Fetcher(FetcherOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
@@ -168,25 +207,28 @@ Result<OpenedModel> Fetcher::open(const std::string& model, const OpenOptions& o
   return open_cached_model(options_.cache_dir, model, options);
 }
 
-UpdateResult Fetcher::update(const std::string& model) {
+namespace {
+
+// The result of an update that could not start: the active version, if any, stays.
+UpdateResult not_started(const ModelPaths& paths, const Status& s) {
   UpdateResult result;
-  ModelPaths paths{options_.cache_dir, model};
-  auto finish_without_lock = [&](const Status& s) {
-    result.reason = status_code_name(s.code());
-    result.message = s.message();
-    auto active = open_model(paths, {});
-    if (active.ok()) {
-      result.status = UpdateStatus::kFallback;
-      result.version = active->version;
-      result.path = active->path;
-    } else {
-      result.status = UpdateStatus::kNone;
-    }
-    return result;
-  };
+  result.reason = status_code_name(s.code());
+  result.message = s.message();
+  auto active = open_model(paths, {});
+  if (active.ok()) {
+    result.status = UpdateStatus::kFallback;
+    result.version = active->version;
+    result.path = active->path;
+  }
+  return result;
+}
+
+}  // namespace
+
+UpdateResult Fetcher::update(const std::string& model) {
   Status name_ok = check_name(model, "model");
   if (!name_ok.ok()) {
-    result.status = UpdateStatus::kNone;
+    UpdateResult result;
     result.reason = status_code_name(name_ok.code());
     result.message = name_ok.message();
     return result;
@@ -194,162 +236,161 @@ UpdateResult Fetcher::update(const std::string& model) {
   std::lock_guard<std::mutex> in_process(impl_->transport_mu);
   impl_->cancelled = false;
   impl_->transport->reset_cancel();
-
+  ModelPaths paths{options_.cache_dir, model};
   auto lock = FileLock::acquire(paths.lock_path(), options_.wait_for_lock);
-  if (!lock.ok()) return finish_without_lock(lock.status());
-
-  FileSystem& fs = *impl_->fs;
-  BlobStore store{options_.cache_dir};
-  const bool first_use = !path_exists(paths.versions_dir());
-  Status s = fs.make_dirs(paths.versions_dir());
-  // New folders must survive a power cut once a version inside them becomes current.
-  if (s.ok() && first_use) s = fs.sync_dir(paths.model_dir());
-  if (s.ok() && first_use) s = fs.sync_dir(parent_dir(paths.model_dir()));
-  if (s.ok() && first_use) s = fs.sync_dir(options_.cache_dir);
-  if (s.ok()) s = recover_model(fs, paths);
-  if (s.ok()) s = recover_tmp(fs, store);
-  if (!s.ok()) return finish_without_lock(s);
-
-  ModelState state = read_state(paths);
-  const ModelState on_disk = state;
-  uint64_t active = 0;
-  std::string active_path;
-  if (auto opened = open_model(paths, {}); opened.ok()) {
-    active = opened->version;
-    active_path = opened->path;
-  }
-  state.active_version = active;
-  state.highest_seen = std::max(state.highest_seen, active);
-
-  Impl::Outcome outcome;
-  s = impl_->run_update(options_, model, paths, store, state, active, &result, &outcome);
-
-  if (s.ok() && outcome.etag_version > 0) {
-    state.etag = outcome.etag;
-    state.etag_version = outcome.etag_version;
-  }
-  // Only an install or a failure part-way through can have changed what is active.
-  result.version = active;
-  result.path = active_path;
-  if (outcome.installed || !s.ok()) {
-    auto now_active = open_model(paths, {});
-    result.version = now_active.ok() ? now_active->version : 0;
-    result.path = now_active.ok() ? now_active->path : std::string();
-  }
-  const bool have_model = result.version > 0;
-  if (!s.ok()) {
-    result.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
-    result.reason = status_code_name(s.code());
-    result.message = s.message();
-  } else if (outcome.installed) {
-    result.status = UpdateStatus::kUpdated;
-  } else {
-    result.status = have_model ? UpdateStatus::kCurrent : UpdateStatus::kNone;
-    result.reason = outcome.soft_reason;
-    result.message = outcome.soft_message;
-  }
-  state.active_version = result.version;
-  state.last_check = impl_->clock->now_unix();
-  state.last_status = update_status_name(result.status);
-  state.last_reason = result.reason;
-  state.last_message = result.message;
-  // A check that changed nothing but the time is recorded at most once a minute: each
-  // record costs two fsyncs, and an app may check often (a 304 should cost nothing).
-  const bool same = state.highest_seen == on_disk.highest_seen && state.etag == on_disk.etag &&
-                    state.etag_version == on_disk.etag_version && state.last_status == on_disk.last_status &&
-                    state.last_reason == on_disk.last_reason && state.last_message == on_disk.last_message;
-  const bool recent = state.last_check >= on_disk.last_check && state.last_check - on_disk.last_check < kStateRefreshSeconds;
-  // Failing to record the check (a full disk) changes nothing about the active model.
-  if (!same || !recent) (void)write_state(fs, paths, state);
-  return result;
+  if (!lock.ok()) return not_started(paths, lock.status());
+  return Impl::UpdateRun(*impl_, options_, model).run();
 }
 
-Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::string& model, const ModelPaths& paths,
-                                 const BlobStore& store, ModelState& state, uint64_t active, UpdateResult* result,
-                                 Outcome* outcome) {
-  FileSystem& fs = *this->fs;
+UpdateResult Fetcher::Impl::UpdateRun::run() {
+  Status s = prepare_model_dir();
+  if (!s.ok()) return not_started(paths_, s);
+  read_active();
+  s = check_for_update();
+  report(s);
+  record_check();
+  return result_;
+}
+
+// The model's folders exist (durably) and nothing half-done is left from a crash.
+Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
+  const bool first_use = !path_exists(paths_.versions_dir());
+  MC_RETURN_IF_ERROR(fs_.make_dirs(paths_.versions_dir()));
+  // New folders must survive a power cut once a version inside them becomes current.
+  if (first_use) {
+    MC_RETURN_IF_ERROR(fs_.sync_dir(paths_.model_dir()));
+    MC_RETURN_IF_ERROR(fs_.sync_dir(parent_dir(paths_.model_dir())));
+    MC_RETURN_IF_ERROR(fs_.sync_dir(options_.cache_dir));
+  }
+  MC_RETURN_IF_ERROR(recover_model(fs_, paths_));
+  return recover_tmp(fs_, store_);
+}
+
+void Fetcher::Impl::UpdateRun::read_active() {
+  state_ = read_state(paths_);
+  on_disk_ = state_;
+  if (auto opened = open_model(paths_, {}); opened.ok()) {
+    active_ = opened->version;
+    active_path_ = opened->path;
+  }
+  state_.active_version = active_;
+  state_.highest_seen = std::max(state_.highest_seen, active_);
+}
+
+// Every step that may end the update early, in order. OK with nothing installed means
+// the active version stays (unchanged manifest, or a rollout that excludes this device).
+Status Fetcher::Impl::UpdateRun::check_for_update() {
+  const HttpRequest base = base_request();
+  MC_RETURN_IF_ERROR(fetch_manifest(base));
+  if (sink_.response.status == 304) {
+    result_.not_modified = true;
+    result_.offered_version = active_;
+    etag_ = state_.etag;
+    etag_version_ = active_;
+    return OkStatus();
+  }
+  MC_ASSIGN_OR_RETURN(SignedManifest sm, check_manifest());
+  const Manifest& m = sm.manifest;
+  MC_RETURN_IF_ERROR(check_version(m));
+  if (m.version == active_) {
+    etag_ = sink_.response.etag;
+    etag_version_ = active_;
+    return OkStatus();
+  }
+  MC_RETURN_IF_ERROR(check_device_support(m));
+  if (!check_rollout(m)) return OkStatus();
+  MC_RETURN_IF_ERROR(download_missing(m, base));
+  MC_RETURN_IF_ERROR(check_config_fits(m));
+  return install(sm);
+}
+
+HttpRequest Fetcher::Impl::UpdateRun::base_request() const {
   HttpRequest base;
-  base.user_agent = std::string("modelcast-fetch/") + MODELCAST_VERSION + " (" + model + "; v" + std::to_string(active) +
+  base.user_agent = std::string("modelcast-fetch/") + MODELCAST_VERSION + " (" + model_ + "; v" + std::to_string(active_) +
                     "; " + options_.platform + ")";
   base.connect_timeout_ms = options_.connect_timeout_ms;
   base.low_speed_time_ms = options_.low_speed_time_ms;
+  return base;
+}
 
-  // 1. The manifest: a conditional GET, size-limited.
-  ManifestSink sink;
-  sink.url = options_.base_url + "/manifests/" + model + "/" + options_.channel + "/" + options_.platform + ".json";
+// A conditional GET (an unchanged manifest costs a 304), size-limited.
+Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
+  sink_.url = options_.base_url + "/manifests/" + model_ + "/" + options_.channel + "/" + options_.platform + ".json";
   HttpRequest req = base;
-  req.url = sink.url;
+  req.url = sink_.url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
-  if (active > 0 && state.etag_version == active && !state.etag.empty()) req.if_none_match = state.etag;
-  MC_RETURN_IF_ERROR(transport->get(req, sink));
-  if (sink.response.status == 304) {
-    result->not_modified = true;
-    result->offered_version = active;
-    outcome->etag = state.etag;
-    outcome->etag_version = active;
-    return OkStatus();
-  }
+  if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty()) req.if_none_match = state_.etag;
+  return impl_.transport->get(req, sink_);
+}
 
-  // 2. Authentic, meant for us, fresh, newer.
-  auto parsed = parse_signed_manifest(sink.body);
-  if (!parsed.ok()) return parsed.status().with_context(sink.url);
-  SignedManifest& sm = parsed.value();
-  const Manifest& m = sm.manifest;
-  MC_RETURN_IF_ERROR(verify_signatures(sm, options_.trusted_keys, options_.threshold).with_context(sink.url));
-  if (m.model != model || m.channel != options_.channel || m.platform != options_.platform)
-    return error(StatusCode::kSignature, sink.url + ": signed for " + m.model + "/" + m.channel + "/" + m.platform +
-                                             ", not for the requested " + model + "/" + options_.channel + "/" +
+// Authentic and meant for this stream.
+Result<SignedManifest> Fetcher::Impl::UpdateRun::check_manifest() const {
+  auto parsed = parse_signed_manifest(sink_.body);
+  if (!parsed.ok()) return parsed.status().with_context(sink_.url);
+  const Manifest& m = parsed->manifest;
+  MC_RETURN_IF_ERROR(verify_signatures(parsed.value(), options_.trusted_keys, options_.threshold).with_context(sink_.url));
+  if (m.model != model_ || m.channel != options_.channel || m.platform != options_.platform)
+    return error(StatusCode::kSignature, sink_.url + ": signed for " + m.model + "/" + m.channel + "/" + m.platform +
+                                             ", not for the requested " + model_ + "/" + options_.channel + "/" +
                                              options_.platform);
-  result->offered_version = m.version;
-  MC_RETURN_IF_ERROR(check_fresh(m, clock->now_unix()));
-  if (m.version < state.highest_seen || m.version < active)
-    return error(StatusCode::kRollback, sink.url + ": offers v" + std::to_string(m.version) + ", but v" +
-                                            std::to_string(std::max(state.highest_seen, active)) + " was already seen");
-  if (m.version == active) {
-    outcome->etag = sink.response.etag;
-    outcome->etag_version = active;
-    return OkStatus();
-  }
-  if (m.version > state.highest_seen) {
-    // Persist the rollback floor before anything else can fail.
-    state.highest_seen = m.version;
-    MC_RETURN_IF_ERROR(write_state(fs, paths, state));
-  }
+  return parsed;
+}
 
-  // 3. Does this device support it?
+// Fresh and not older than anything seen; a newer version raises the rollback floor
+// before anything else can fail.
+Status Fetcher::Impl::UpdateRun::check_version(const Manifest& m) {
+  result_.offered_version = m.version;
+  MC_RETURN_IF_ERROR(check_fresh(m, impl_.clock->now_unix()));
+  if (m.version < state_.highest_seen || m.version < active_)
+    return error(StatusCode::kRollback, sink_.url + ": offers v" + std::to_string(m.version) + ", but v" +
+                                            std::to_string(std::max(state_.highest_seen, active_)) + " was already seen");
+  if (m.version > state_.highest_seen) {
+    state_.highest_seen = m.version;
+    MC_RETURN_IF_ERROR(write_state(fs_, paths_, state_));
+  }
+  return OkStatus();
+}
+
+Status Fetcher::Impl::UpdateRun::check_device_support(const Manifest& m) const {
+  const std::string v = "v" + std::to_string(m.version);
   if (!m.requirements.min_app_version.empty()) {
     if (options_.app_version.empty())
-      return error(StatusCode::kIncompatible, "v" + std::to_string(m.version) + " requires app version " +
-                                                  m.requirements.min_app_version + "; this app did not declare its version");
+      return error(StatusCode::kIncompatible, v + " requires app version " + m.requirements.min_app_version +
+                                                  "; this app did not declare its version");
     if (compare_app_versions(options_.app_version, m.requirements.min_app_version) < 0)
-      return error(StatusCode::kIncompatible, "v" + std::to_string(m.version) + " requires app version " +
-                                                  m.requirements.min_app_version + ", this app is " + options_.app_version);
+      return error(StatusCode::kIncompatible,
+                   v + " requires app version " + m.requirements.min_app_version + ", this app is " + options_.app_version);
   }
   if (!m.requirements.runtime.empty() && !options_.runtimes.empty() && !contains(options_.runtimes, m.requirements.runtime))
-    return error(StatusCode::kIncompatible, "v" + std::to_string(m.version) + " requires runtime " + m.requirements.runtime);
+    return error(StatusCode::kIncompatible, v + " requires runtime " + m.requirements.runtime);
   for (const auto* list : {&m.requirements.features, &m.config.features})
     for (const auto& feature : *list)
       if (!contains(options_.features, feature))
         return error(StatusCode::kUnsupportedFeature,
-                     "v" + std::to_string(m.version) + " needs feature \"" + feature + "\", which this app does not support");
-  if (m.rollout_percent && *m.rollout_percent < 100) {
-    int bucket = options_.device_id.empty() ? 100 : rollout_bucket(options_.device_id, model);
-    if (bucket >= *m.rollout_percent) {
-      outcome->soft_reason = "rollout";
-      outcome->soft_message = "v" + std::to_string(m.version) + " is rolled out to " + std::to_string(*m.rollout_percent) +
-                              "% of devices; this one is not among them";
-      return OkStatus();
-    }
-  }
+                     v + " needs feature \"" + feature + "\", which this app does not support");
+  return OkStatus();
+}
 
-  // 4. Download what the cache lacks.
+// False when a staged rollout leaves this device out (not an error: it stays current).
+bool Fetcher::Impl::UpdateRun::check_rollout(const Manifest& m) {
+  if (!m.rollout_percent || *m.rollout_percent >= 100) return true;
+  int bucket = options_.device_id.empty() ? 100 : rollout_bucket(options_.device_id, model_);
+  if (bucket < *m.rollout_percent) return true;
+  soft_reason_ = "rollout";
+  soft_message_ = "v" + std::to_string(m.version) + " is rolled out to " + std::to_string(*m.rollout_percent) +
+                  "% of devices; this one is not among them";
+  return false;
+}
+
+// Every blob the cache lacks, once per distinct hash.
+Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpRequest& base) {
   std::vector<const FileEntry*> needed;
   std::set<std::string> seen_hashes;
   Progress progress;
-  progress.model = model;
+  progress.model = model_;
   for (const auto& f : m.files) {
-    if (have_blob(store, f)) {
-      result->files_reused++;
+    if (have_blob(store_, f)) {
+      result_.files_reused++;
     } else if (seen_hashes.insert(f.sha256).second) {
       needed.push_back(&f);
       progress.bytes_total += f.stored_size;
@@ -357,15 +398,15 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
   }
   progress.file_count = needed.size();
   DownloadParams dp;
-  dp.transport = transport.get();
-  dp.fs = &fs;
-  dp.store = store;
+  dp.transport = impl_.transport.get();
+  dp.fs = &fs_;
+  dp.store = store_;
   dp.base_url = options_.base_url;
   dp.request_template = base;
   dp.max_retries = options_.max_retries;
   dp.on_bytes = [&](uint64_t n) -> Status {
     progress.bytes_done += n;
-    if (cancelled) return error(StatusCode::kCancelled, "update cancelled");
+    if (impl_.cancelled) return error(StatusCode::kCancelled, "update cancelled");
     if (options_.progress && !options_.progress(progress)) return error(StatusCode::kCancelled, "update cancelled by the app");
     return OkStatus();
   };
@@ -374,48 +415,95 @@ Status Fetcher::Impl::run_update(const FetcherOptions& options_, const std::stri
     progress.file = needed[i]->path;
     DownloadStats stats;
     Status s = download_blob(dp, *needed[i], &stats);
-    result->bytes_downloaded += stats.wire_bytes;
-    if (!s.ok()) return s;
-    result->files_downloaded++;
+    result_.bytes_downloaded += stats.wire_bytes;
+    MC_RETURN_IF_ERROR(s);
+    result_.files_downloaded++;
   }
-
-  // 5. The config must fit the model it describes before the version can become current.
-#ifdef MODELCAST_HAVE_MODEL_INFO
-  {
-    Status first_mismatch;
-    bool any_tflite = false, fits = false;
-    for (const auto& f : m.files) {
-      std::string blob = store.blob_path(f.sha256);
-      if (!looks_like_tflite(blob)) continue;
-      any_tflite = true;
-      auto info = read_tflite_file(blob);
-      Status st = info.ok() ? check_config_fits(m.config, info.value(), f.path) : info.status().with_context(f.path);
-      if (st.ok()) {
-        fits = true;
-        break;
-      }
-      if (first_mismatch.ok()) first_mismatch = st;
-    }
-    if (any_tflite && !fits) {
-      if (first_mismatch.code() != StatusCode::kConfigMismatch)
-        first_mismatch = Status(StatusCode::kConfigMismatch, first_mismatch.message());
-      return first_mismatch.with_context("v" + std::to_string(m.version));
-    }
-  }
-#endif
-
-  // 6. Build the folder, swap `current`, tidy up.
-  MC_ASSIGN_OR_RETURN(std::string dir, build_version(fs, store, paths, sm, sink.body));
-  MC_RETURN_IF_ERROR(activate_version(fs, paths, m.version));
-  outcome->installed = true;
-  outcome->etag = sink.response.etag;
-  outcome->etag_version = m.version;
-  // The swap is durable; failures from here on only leave extra files behind.
-  (void)prune_versions(fs, paths, options_.keep_versions);
-  (void)gc_blobs(fs, store);
-  (void)clear_tmp(fs, store);
-  (void)dir;
   return OkStatus();
+}
+
+// The config must fit the model it describes before the version can become current.
+Status Fetcher::Impl::UpdateRun::check_config_fits(const Manifest& m) const {
+#ifdef MODELCAST_HAVE_MODEL_INFO
+  Status first_mismatch;
+  bool any_tflite = false;
+  for (const auto& f : m.files) {
+    std::string blob = store_.blob_path(f.sha256);
+    if (!looks_like_tflite(blob)) continue;
+    any_tflite = true;
+    auto info = read_tflite_file(blob);
+    Status st = info.ok() ? ::modelcast::check_config_fits(m.config, info.value(), f.path) : info.status().with_context(f.path);
+    if (st.ok()) return OkStatus();
+    if (first_mismatch.ok()) first_mismatch = st;
+  }
+  if (!any_tflite) return OkStatus();
+  if (first_mismatch.code() != StatusCode::kConfigMismatch)
+    first_mismatch = Status(StatusCode::kConfigMismatch, first_mismatch.message());
+  return first_mismatch.with_context("v" + std::to_string(m.version));
+#else
+  (void)m;
+  return OkStatus();
+#endif
+}
+
+// Builds the folder, swaps `current`, tidies up.
+Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
+  MC_RETURN_IF_ERROR(build_version(fs_, store_, paths_, sm, sink_.body).status());
+  MC_RETURN_IF_ERROR(activate_version(fs_, paths_, sm.manifest.version));
+  installed_ = true;
+  etag_ = sink_.response.etag;
+  etag_version_ = sm.manifest.version;
+  // The swap is durable; failures from here on only leave extra files behind.
+  (void)prune_versions(fs_, paths_, options_.keep_versions);
+  (void)gc_blobs(fs_, store_);
+  (void)clear_tmp(fs_, store_);
+  return OkStatus();
+}
+
+// Turns the outcome of the steps into the result the app sees.
+void Fetcher::Impl::UpdateRun::report(const Status& s) {
+  if (s.ok() && etag_version_ > 0) {
+    state_.etag = etag_;
+    state_.etag_version = etag_version_;
+  }
+  // Only an install or a failure part-way through can have changed what is active.
+  result_.version = active_;
+  result_.path = active_path_;
+  if (installed_ || !s.ok()) {
+    auto now_active = open_model(paths_, {});
+    result_.version = now_active.ok() ? now_active->version : 0;
+    result_.path = now_active.ok() ? now_active->path : std::string();
+  }
+  const bool have_model = result_.version > 0;
+  if (!s.ok()) {
+    result_.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
+    result_.reason = status_code_name(s.code());
+    result_.message = s.message();
+  } else if (installed_) {
+    result_.status = UpdateStatus::kUpdated;
+  } else {
+    result_.status = have_model ? UpdateStatus::kCurrent : UpdateStatus::kNone;
+    result_.reason = soft_reason_;
+    result_.message = soft_message_;
+  }
+}
+
+// state.json. A check that changed nothing but the time is recorded at most once a
+// minute: each record costs two fsyncs, and an app may check often (a 304 should cost
+// nothing).
+void Fetcher::Impl::UpdateRun::record_check() {
+  state_.active_version = result_.version;
+  state_.last_check = impl_.clock->now_unix();
+  state_.last_status = update_status_name(result_.status);
+  state_.last_reason = result_.reason;
+  state_.last_message = result_.message;
+  const bool same = state_.highest_seen == on_disk_.highest_seen && state_.etag == on_disk_.etag &&
+                    state_.etag_version == on_disk_.etag_version && state_.last_status == on_disk_.last_status &&
+                    state_.last_reason == on_disk_.last_reason && state_.last_message == on_disk_.last_message;
+  const bool recent =
+      state_.last_check >= on_disk_.last_check && state_.last_check - on_disk_.last_check < kStateRefreshSeconds;
+  // Failing to record the check (a full disk) changes nothing about the active model.
+  if (!same || !recent) (void)write_state(fs_, paths_, state_);
 }
 
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model, const OpenOptions& options) {
