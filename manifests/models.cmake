@@ -28,4 +28,6 @@ target_sources(modelcast_format PRIVATE
 add_dependencies(modelcast_format modelcast_tflite_schema)
 # The generated header is private: only tflite_reader.cc sees the schema.
 target_include_directories(modelcast_format PRIVATE ${MODELCAST_GENERATED_DIR})
-target_link_libraries(modelcast_format PRIVATE flatbuffers::flatbuffers)
+# FlatBuffers' accessors are header-only: take its headers, not its library, so nothing
+# that links the format (an installed package included) needs libflatbuffers.
+target_include_directories(modelcast_format PRIVATE $<TARGET_PROPERTY:flatbuffers::flatbuffers,INTERFACE_INCLUDE_DIRECTORIES>)

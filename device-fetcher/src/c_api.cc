@@ -1,4 +1,5 @@
 // The C API: a thin shell over modelcast::Fetcher that never lets an exception out.
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -6,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "callback_transport.h"
+#include "modelcast/cache_admin.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/modelcast_fetch.h"
+#include "transports.h"
 
 struct mc_fetcher {
   std::unique_ptr<modelcast::Fetcher> fetcher;
@@ -18,6 +22,10 @@ struct mc_fetcher {
 struct mc_model {
   modelcast::OpenedModel opened;
   std::string config_text;
+};
+
+struct mc_cache_list {
+  std::vector<modelcast::CachedModel> models;
 };
 
 namespace {
@@ -52,6 +60,22 @@ void copy_error(char* buf, size_t len, const std::string& message) {
   buf[n] = '\0';
 }
 
+// Bytes of each struct version a caller may have compiled against (0: unknown version).
+size_t options_size(unsigned int version) {
+  switch (version) {
+    case 1: return offsetof(mc_fetch_options, transport);
+    case 2: return sizeof(mc_fetch_options);
+  }
+  return 0;
+}
+size_t result_size(unsigned int version) {
+  switch (version) {
+    case 1: return offsetof(mc_update_result, not_modified);
+    case 2: return sizeof(mc_update_result);
+  }
+  return 0;
+}
+
 // Runs `body`, turning any exception into MC_EINTERNAL with its text in *message.
 template <typename F>
 int guarded(std::string* message, F&& body) {
@@ -72,25 +96,41 @@ int guarded(std::string* message, F&& body) {
 extern "C" {
 
 int mc_fetch_options_init(mc_fetch_options* options, unsigned int version) {
-  if (!options || version != MC_FETCH_OPTIONS_VERSION) return MC_EINVALID;
-  mc_fetch_options defaults = MC_FETCH_OPTIONS_INIT;
-  *options = defaults;
+  size_t n = options_size(version);
+  if (!options || n == 0) return MC_EINVALID;
+  const mc_fetch_options defaults = MC_FETCH_OPTIONS_INIT;
+  std::memcpy(options, &defaults, n);
+  options->version = version;
   return MC_OK;
 }
 
-int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* o, char* errbuf, size_t errbuf_len) {
+int mc_update_result_init(mc_update_result* result, unsigned int version) {
+  size_t n = result_size(version);
+  if (!result || n == 0) return MC_EINVALID;
+  const mc_update_result empty = MC_UPDATE_RESULT_INIT;
+  std::memcpy(result, &empty, n);
+  result->version = version;
+  return MC_OK;
+}
+
+int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* caller_options, char* errbuf, size_t errbuf_len) {
   std::string message;
   if (out) *out = nullptr;
   int rc = guarded(&message, [&]() -> int {
-    if (!out || !o) {
+    if (!out || !caller_options) {
       message = "mc_fetcher_new: NULL argument";
       return MC_EINVALID;
     }
-    if (o->version != MC_FETCH_OPTIONS_VERSION) {
-      message = "mc_fetch_options.version " + std::to_string(o->version) + " is not supported (expected " +
-                std::to_string(MC_FETCH_OPTIONS_VERSION) + ")";
+    // An older caller's struct is shorter: read only its bytes, defaults for the rest.
+    size_t n = options_size(caller_options->version);
+    if (n == 0) {
+      message = "mc_fetch_options.version " + std::to_string(caller_options->version) +
+                " is not supported (this library knows 1 to " + std::to_string(MC_FETCH_OPTIONS_VERSION) + ")";
       return MC_EINVALID;
     }
+    mc_fetch_options copy = MC_FETCH_OPTIONS_INIT;
+    std::memcpy(&copy, caller_options, n);
+    const mc_fetch_options* o = &copy;
     modelcast::FetcherOptions fo;
     fo.base_url = o->base_url ? o->base_url : "";
     fo.cache_dir = o->cache_dir ? o->cache_dir : "";
@@ -124,6 +164,10 @@ int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* o, char* errbuf, si
         return cb(p.bytes_done, p.bytes_total, p.file.c_str(), payload) == 0;
       };
     }
+    if (o->transport) fo.transport = modelcast::make_dispatching_transport(modelcast::make_callback_transport(o->transport, o->transport_payload));
+    fo.conditions.allow_metered = o->allow_metered != 0;
+    fo.network_metered = o->network_metered != 0;
+    fo.conditions.max_update_bytes = o->max_update_bytes;
     auto fetcher = modelcast::Fetcher::create(std::move(fo));
     if (!fetcher.ok()) {
       message = fetcher.status().message();
@@ -146,28 +190,40 @@ void mc_fetcher_free(mc_fetcher* fetcher) {
   }
 }
 
-int mc_fetcher_update(mc_fetcher* f, const char* model, mc_update_result* result) {
+int mc_fetcher_update(mc_update_result* result, mc_fetcher* f, const char* model) {
   if (!f) return MC_EINVALID;
   return guarded(&f->last_error, [&]() -> int {
     if (!model || !result) {
       f->last_error = "mc_fetcher_update: NULL argument";
       return MC_EINVALID;
     }
+    const size_t n = result_size(result->version);
+    if (n == 0) {
+      f->last_error = "mc_update_result.version " + std::to_string(result->version) +
+                      " is not supported (this library knows 1 to " + std::to_string(MC_UPDATE_RESULT_VERSION) + ")";
+      return MC_EINVALID;
+    }
     f->last_result = f->fetcher->update(model);
     const auto& r = f->last_result;
-    std::memset(result, 0, sizeof *result);
+    mc_update_result full = MC_UPDATE_RESULT_INIT;
     switch (r.status) {
-      case modelcast::UpdateStatus::kUpdated: result->status = MC_STATUS_UPDATED; break;
-      case modelcast::UpdateStatus::kCurrent: result->status = MC_STATUS_CURRENT; break;
-      case modelcast::UpdateStatus::kFallback: result->status = MC_STATUS_FALLBACK; break;
-      case modelcast::UpdateStatus::kNone: result->status = MC_STATUS_NONE; break;
+      case modelcast::UpdateStatus::kUpdated: full.status = MC_STATUS_UPDATED; break;
+      case modelcast::UpdateStatus::kCurrent: full.status = MC_STATUS_CURRENT; break;
+      case modelcast::UpdateStatus::kFallback: full.status = MC_STATUS_FALLBACK; break;
+      case modelcast::UpdateStatus::kNone: full.status = MC_STATUS_NONE; break;
     }
-    result->version = r.version;
-    result->path = r.path.c_str();
-    result->reason = r.reason.c_str();
-    result->message = r.message.c_str();
-    result->offered_version = r.offered_version;
-    result->bytes_downloaded = r.bytes_downloaded;
+    full.version = result->version;
+    full.active_version = r.version;
+    full.path = r.path.c_str();
+    full.reason = r.reason.c_str();
+    full.message = r.message.c_str();
+    full.offered_version = r.offered_version;
+    full.bytes_downloaded = r.bytes_downloaded;
+    full.not_modified = r.not_modified ? 1 : 0;
+    full.files_downloaded = r.files_downloaded;
+    full.files_reused = r.files_reused;
+    full.bytes_needed = r.bytes_needed;
+    std::memcpy(result, &full, n);  // never more than the caller's version has
     f->last_error = r.message;
     if (r.status == modelcast::UpdateStatus::kNone) {
       if (f->last_error.empty()) f->last_error = "no usable version of " + std::string(model);
@@ -185,7 +241,11 @@ void mc_fetcher_cancel(mc_fetcher* f) {
   }
 }
 
-int mc_fetcher_open(mc_fetcher* f, const char* model, mc_model** out) {
+void mc_fetcher_set_network_metered(mc_fetcher* f, int metered) {
+  if (f) f->fetcher->set_network_metered(metered != 0);
+}
+
+int mc_fetcher_open(mc_model** out, mc_fetcher* f, const char* model) {
   if (!f) return MC_EINVALID;
   if (out) *out = nullptr;
   return guarded(&f->last_error, [&]() -> int {
@@ -221,6 +281,53 @@ const char* mc_model_file_path(const mc_model* m, size_t i) {
 }
 void mc_model_free(mc_model* m) { delete m; }
 
+int mc_cache_list_models(mc_cache_list** out, const char* cache_dir, char* errbuf, size_t errbuf_len) {
+  std::string message;
+  if (out) *out = nullptr;
+  int rc = guarded(&message, [&]() -> int {
+    if (!out || !cache_dir) {
+      message = "mc_cache_list_models: NULL argument";
+      return MC_EINVALID;
+    }
+    auto listed = modelcast::list_cached_models(cache_dir);
+    if (!listed.ok()) {
+      message = listed.status().message();
+      return code_for(listed.status().code());
+    }
+    auto list = std::make_unique<mc_cache_list>();
+    list->models = std::move(listed).value();
+    *out = list.release();
+    return MC_OK;
+  });
+  copy_error(errbuf, errbuf_len, rc == MC_OK ? std::string() : message);
+  return rc;
+}
+size_t mc_cache_list_count(const mc_cache_list* l) { return l ? l->models.size() : 0; }
+const char* mc_cache_list_name(const mc_cache_list* l, size_t i) {
+  return l && i < l->models.size() ? l->models[i].model.c_str() : nullptr;
+}
+uint64_t mc_cache_list_active_version(const mc_cache_list* l, size_t i) {
+  return l && i < l->models.size() ? l->models[i].active_version : 0;
+}
+uint64_t mc_cache_list_bytes(const mc_cache_list* l, size_t i) { return l && i < l->models.size() ? l->models[i].bytes : 0; }
+void mc_cache_list_free(mc_cache_list* l) { delete l; }
+
+int mc_cache_remove_model(const char* cache_dir, const char* model, int wait_for_lock, char* errbuf, size_t errbuf_len) {
+  std::string message;
+  int rc = guarded(&message, [&]() -> int {
+    if (!cache_dir || !model) {
+      message = "mc_cache_remove_model: NULL argument";
+      return MC_EINVALID;
+    }
+    modelcast::Status s = modelcast::remove_cached_model(cache_dir, model, wait_for_lock != 0);
+    if (!s.ok()) message = s.message();
+    return code_for(s.code());
+  });
+  copy_error(errbuf, errbuf_len, rc == MC_OK ? std::string() : message);
+  return rc;
+}
+
 const char* mc_version(void) { return MODELCAST_VERSION; }
+unsigned int mc_version_number(void) { return MODELCAST_VERSION_NUMBER; }
 
 }  // extern "C"

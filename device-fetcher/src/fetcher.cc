@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "download.h"
+#include "download_conditions.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
@@ -95,6 +96,7 @@ struct Fetcher::Impl {
   std::shared_ptr<Clock> clock;
   std::shared_ptr<FileSystem> fs;
   std::atomic<bool> cancelled{false};
+  std::atomic<bool> network_metered{false};
   std::mutex transport_mu;  // one update at a time uses the transport within this process
 
   class UpdateRun;
@@ -178,6 +180,7 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions o) {
   f->impl_->fs = f->options_.file_system;
   f->impl_->transport = f->options_.transport ? f->options_.transport : std::shared_ptr<HttpTransport>(make_default_transport());
   f->impl_->clock = f->options_.clock ? f->options_.clock : system_clock();
+  f->impl_->network_metered = f->options_.network_metered;
   return f;
 }
 
@@ -185,6 +188,8 @@ void Fetcher::cancel() {
   impl_->cancelled = true;
   impl_->transport->cancel();
 }
+
+void Fetcher::set_network_metered(bool metered) { impl_->network_metered = metered; }
 
 Status Fetcher::recover() {
   MC_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(options_.cache_dir + "/lock", false));
@@ -397,6 +402,13 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     }
   }
   progress.file_count = needed.size();
+  result->bytes_needed = progress.bytes_total;
+  std::string deferred = deferral_message(options_.conditions, network_metered, progress.bytes_total);
+  if (!deferred.empty()) {
+    outcome->soft_reason = "deferred";
+    outcome->soft_message = "v" + std::to_string(m.version) + " " + deferred;
+    return OkStatus();
+  }
   DownloadParams dp;
   dp.transport = impl_.transport.get();
   dp.fs = &fs_;

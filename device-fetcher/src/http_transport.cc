@@ -80,30 +80,49 @@ class FileTransport : public HttpTransport {
   std::atomic<bool> cancelled_{false};
 };
 
-// Dispatches on the URL scheme; each inner transport keeps its own connection state.
-class DefaultTransport : public HttpTransport {
+// Without libcurl (MODELCAST_WITH_CURL=OFF) http(s) needs the app's transport.
+class NoNetworkTransport : public HttpTransport {
  public:
+  Status get(const HttpRequest& request, HttpSink&) override {
+    return error(StatusCode::kInvalidArgument,
+                 request.url + ": this library was built without libcurl; supply a transport (mc_fetch_options.transport)");
+  }
+};
+
+// Dispatches on the URL scheme; each inner transport keeps its own connection state.
+class DispatchingTransport : public HttpTransport {
+ public:
+  explicit DispatchingTransport(std::unique_ptr<HttpTransport> network) : network_(std::move(network)) {}
   Status get(const HttpRequest& request, HttpSink& sink) override {
     if (request.url.compare(0, 7, "file://") == 0) return file_->get(request, sink);
-    return curl_->get(request, sink);
+    return network_->get(request, sink);
   }
   void cancel() override {
     file_->cancel();
-    curl_->cancel();
+    network_->cancel();
   }
   void reset_cancel() override {
     file_->reset_cancel();
-    curl_->reset_cancel();
+    network_->reset_cancel();
   }
 
  private:
   std::unique_ptr<HttpTransport> file_ = make_file_transport();
-  std::unique_ptr<HttpTransport> curl_ = make_curl_transport();
+  std::unique_ptr<HttpTransport> network_;
 };
 
 }  // namespace
 
 std::unique_ptr<HttpTransport> make_file_transport() { return std::make_unique<FileTransport>(); }
-std::unique_ptr<HttpTransport> make_default_transport() { return std::make_unique<DefaultTransport>(); }
+std::unique_ptr<HttpTransport> make_dispatching_transport(std::unique_ptr<HttpTransport> network) {
+  return std::make_unique<DispatchingTransport>(std::move(network));
+}
+std::unique_ptr<HttpTransport> make_default_transport() {
+#ifdef MODELCAST_WITH_CURL
+  return make_dispatching_transport(make_curl_transport());
+#else
+  return make_dispatching_transport(std::make_unique<NoNetworkTransport>());
+#endif
+}
 
 }  // namespace modelcast

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "modelcast/cache_admin.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/names.h"
+#include "progress_line.h"
 
 namespace {
 
@@ -17,36 +19,26 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNoModel = 3;
 
-int fail(int code, const std::string& message) {
-  std::cerr << "error: " << message << "\n";
-  return code;
+// With --json every error is also one JSON object on stdout, so a script reading stdout
+// always gets JSON; the human line stays on stderr.
+bool g_json = false;
+
+const char* exit_kind(int code) {
+  switch (code) {
+    case kExitUsage: return "usage";
+    case kExitNoModel: return "no-model";
+    default: return "failure";
+  }
 }
 
-// A one-line bar on stderr, redrawn at most ten times a second.
-class ProgressBar {
- public:
-  bool operator()(const modelcast::Progress& p) {
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100) && p.bytes_done < p.bytes_total) return true;
-    last_ = now;
-    double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 1.0;
-    int filled = static_cast<int>(frac * 30);
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.resize(30, ' ');
-    std::fprintf(stderr, "\r[%s] %3d%% %.1f/%.1f MB %s (%zu/%zu)\033[K", bar.c_str(), static_cast<int>(frac * 100),
-                 static_cast<double>(p.bytes_done) / 1e6, static_cast<double>(p.bytes_total) / 1e6, p.file.c_str(),
-                 p.file_index + 1, p.file_count);
-    drawn_ = true;
-    return true;
+int fail(int code, const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  if (g_json) {
+    modelcast::Json out = {{"error", {{"message", message}, {"kind", exit_kind(code)}, {"exit_code", code}}}};
+    std::cout << out.dump() << "\n";
   }
-  void done() {
-    if (drawn_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  std::chrono::steady_clock::time_point last_{};
-  bool drawn_ = false;
-};
+  return code;
+}
 
 modelcast::Json files_json(const modelcast::OpenedModel& m) {
   modelcast::Json files = modelcast::Json::array();
@@ -63,7 +55,7 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
     if (!key.ok()) return fail(kExitFailure, key.status().message());
     options.trusted_keys.push_back(std::move(key).value());
   }
-  ProgressBar bar;
+  modelcast::ProgressLine bar;
   if (!quiet && ::isatty(2)) options.progress = [&bar](const modelcast::Progress& p) { return bar(p); };
   auto fetcher = modelcast::Fetcher::create(std::move(options));
   if (!fetcher.ok()) {
@@ -81,7 +73,8 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
                            {"not_modified", r.not_modified},
                            {"bytes_downloaded", r.bytes_downloaded},
                            {"files_downloaded", r.files_downloaded},
-                           {"files_reused", r.files_reused}};
+                           {"files_reused", r.files_reused},
+                           {"bytes_needed", r.bytes_needed}};
     if (!r.reason.empty()) {
       out["reason"] = r.reason;
       out["message"] = r.message;
@@ -147,11 +140,47 @@ int run_status(const std::string& cache, const std::string& model, bool json) {
   return s.active_version ? kExitOk : kExitNoModel;
 }
 
+int run_list(const std::string& cache, bool json) {
+  auto listed = modelcast::list_cached_models(cache);
+  if (!listed.ok()) return fail(kExitUsage, listed.status().message());
+  if (json) {
+    modelcast::Json out = modelcast::Json::array();
+    for (const auto& m : listed.value())
+      out.push_back({{"model", m.model},
+                     {"version", m.active_version ? modelcast::Json(m.active_version) : modelcast::Json(nullptr)},
+                     {"versions", m.versions},
+                     {"bytes", m.bytes}});
+    std::cout << modelcast::Json{{"models", out}}.dump() << "\n";
+  } else {
+    for (const auto& m : listed.value()) {
+      std::cout << m.model << "  " << (m.active_version ? "v" + std::to_string(m.active_version) : "no version") << "  "
+                << m.bytes << " bytes  (" << m.versions.size() << " kept)\n";
+    }
+  }
+  return kExitOk;
+}
+
+int run_remove(const std::string& cache, const std::string& model, bool json) {
+  modelcast::Status s = modelcast::remove_cached_model(cache, model, true);
+  if (!s.ok()) {
+    if (s.code() == modelcast::StatusCode::kNotFound) return fail(kExitNoModel, s.message());
+    if (s.code() == modelcast::StatusCode::kInvalidArgument) return fail(kExitUsage, s.message());
+    return fail(kExitFailure, s.message());
+  }
+  if (json) std::cout << modelcast::Json{{"removed", model}}.dump() << "\n";
+  else std::cout << "removed " << model << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--json") g_json = true;
   CLI::App app{"modelcast-fetch: keep a verified model version on this device"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print the version and exit");
   bool json = false;
   bool quiet = false;
   std::string cache, model;
@@ -176,6 +205,11 @@ int main(int argc, char** argv) {
   update->add_option("--timeout", timeout_s, "Seconds before a stalled transfer is abandoned")->capture_default_str();
   update->add_flag("--json", json, "Print the result as one JSON object");
   update->add_flag("--quiet", quiet, "No progress or reason on stderr");
+  bool metered = false, deny_metered = false;
+  uint64_t max_bytes = 0;
+  update->add_flag("--metered", metered, "The network is metered now");
+  update->add_flag("--deny-metered", deny_metered, "Download no model while the network is metered (deferred)");
+  update->add_option("--max-bytes", max_bytes, "Defer an update that needs more bytes than this (0: no limit)");
 
   auto* open = app.add_subcommand("open", "Offline: the active version, its folder, files and config");
   bool verify = false;
@@ -189,6 +223,15 @@ int main(int argc, char** argv) {
   status->add_option("--model", model, "Model name")->required();
   status->add_flag("--json", json, "Print the result as one JSON object");
 
+  auto* list = app.add_subcommand("list", "Offline: the models in the cache, their versions and size");
+  list->add_option("--cache", cache, "Cache folder")->required();
+  list->add_flag("--json", json, "Print the result as one JSON object");
+
+  auto* remove = app.add_subcommand("remove", "Remove a model from the cache (all its versions)");
+  remove->add_option("--cache", cache, "Cache folder")->required();
+  remove->add_option("--model", model, "Model name")->required();
+  remove->add_flag("--json", json, "Print the result as one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -198,6 +241,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(kExitUsage, e.what());
   }
+
+  if (show_version) {
+    if (g_json) std::cout << modelcast::Json{{"version", MODELCAST_VERSION}}.dump() << "\n";
+    else std::cout << "modelcast-fetch " << MODELCAST_VERSION << "\n";
+    return kExitOk;
+  }
+  if (app.get_subcommands().empty()) return fail(kExitUsage, "a command is required (update, open, status, list, remove); see --help");
 
   try {
     if (update->parsed()) {
@@ -216,10 +266,15 @@ int main(int argc, char** argv) {
       options.low_speed_time_ms = timeout_s * 1000;
       options.connect_timeout_ms = std::min(timeout_s, 10) * 1000;
       options.manifest_timeout_ms = timeout_s * 1000;
+      options.network_metered = metered;
+      options.conditions.allow_metered = !deny_metered;
+      options.conditions.max_update_bytes = max_bytes;
       return run_update(options, pubkeys, model, json, quiet);
     }
     if (open->parsed()) return run_open(cache, model, verify, json);
     if (status->parsed()) return run_status(cache, model, json);
+    if (list->parsed()) return run_list(cache, json);
+    if (remove->parsed()) return run_remove(cache, model, json);
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }

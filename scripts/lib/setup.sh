@@ -11,6 +11,7 @@ MODELCAST_PACKAGES=(
   libcli11-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   nginx-light python3 python3-jsonschema time
+  default-jdk-headless
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

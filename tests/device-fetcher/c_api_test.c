@@ -1,5 +1,8 @@
-/* The C API from plain C: options, errors, update, open, cancellation through the
- * progress callback. Usage: c_api_test FIXTURE_DIR (written by make_fixture_tree). */
+/* The C API from plain C: options (current and older struct versions), errors, update,
+ * open, cancellation through the progress callback, the transport callback (an HTTP
+ * stand-in serving the fixture tree with ETags, 304s and ranges), download conditions,
+ * listing and removing cached models.
+ * Usage: c_api_test FIXTURE_DIR (written by make_fixture_tree). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,96 @@ static char* read_text(const char* path) {
   return buf;
 }
 
+/* mc_fetch_options as version 1 of the header declared it: a library must accept it. */
+typedef struct options_v1 {
+  unsigned int version;
+  const char* base_url;
+  const char* cache_dir;
+  const char* const* pubkey_pems;
+  size_t pubkey_count;
+  size_t threshold;
+  const char* platform;
+  const char* channel;
+  const char* app_version;
+  const char* const* features;
+  size_t feature_count;
+  const char* device_id;
+  int connect_timeout_ms;
+  int low_speed_time_ms;
+  int keep_versions;
+  int wait_for_lock;
+  mc_progress_cb progress;
+  void* progress_payload;
+} options_v1;
+
+/* mc_update_result version 1 followed by bytes the library must not touch. */
+typedef struct result_v1_guarded {
+  unsigned int version;
+  int status;
+  uint64_t active_version;
+  const char* path;
+  const char* reason;
+  const char* message;
+  uint64_t offered_version;
+  uint64_t bytes_downloaded;
+  unsigned char canary[64];
+} result_v1_guarded;
+
+/* The app's "HTTP stack": serves http://fixture/<path> from FIXTURE/tree with a
+ * content-derived ETag, answers If-None-Match with 304 and Range with 206. */
+typedef struct fake_http {
+  const char* root;      /* FIXTURE/tree */
+  int requests;
+  int conditional;       /* requests that carried If-None-Match */
+  int cancel_in_body;    /* nonzero: report MC_ECANCELLED from the first body chunk on */
+  int body_refused;      /* a sink call returned nonzero */
+} fake_http;
+
+static int fake_transport(const mc_http_request* req, const mc_http_sink* sink, void* payload) {
+  fake_http* h = (fake_http*)payload;
+  h->requests++;
+  const char* prefix = "http://fixture/";
+  if (req->version < 1 || strncmp(req->url, prefix, strlen(prefix)) != 0) return MC_ENETWORK;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", h->root, req->url + strlen(prefix));
+  FILE* f = fopen(path, "rb");
+  if (!f) return sink->status(sink->ctx, 404);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%lx\"", (unsigned long)size);
+  if (req->if_none_match) {
+    h->conditional++;
+    if (strcmp(req->if_none_match, etag) == 0) {
+      fclose(f);
+      return sink->status(sink->ctx, 304);
+    }
+  }
+  long start = (long)req->range_start;
+  int rc = sink->status(sink->ctx, start > 0 ? 206 : 200);
+  char value[128];
+  if (rc == 0) rc = sink->header(sink->ctx, "ETag", etag);
+  snprintf(value, sizeof value, "%ld", size - start);
+  if (rc == 0) rc = sink->header(sink->ctx, "content-length", value);
+  if (rc == 0 && start > 0) {
+    snprintf(value, sizeof value, "bytes %ld-%ld/%ld", start, size - 1, size);
+    rc = sink->header(sink->ctx, "Content-Range", value);
+  }
+  fseek(f, start, SEEK_SET);
+  char buf[10000]; /* odd chunk size: chunk boundaries fall anywhere */
+  size_t n;
+  while (rc == 0 && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+    if (h->cancel_in_body) {
+      fclose(f);
+      return MC_ECANCELLED;
+    }
+    rc = sink->body(sink->ctx, buf, n);
+  }
+  fclose(f);
+  if (rc != 0) h->body_refused++;
+  return rc;
+}
+
 static int progress_calls = 0;
 static int count_progress(uint64_t done, uint64_t total, const char* file, void* payload) {
   (void)payload;
@@ -46,11 +139,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: c_api_test FIXTURE_DIR\n");
     return 2;
   }
-  char path[4096], url[4096], cache[4096], cache2[4096];
+  char path[4096], url[4096], cache[4096], cache2[4096], cache3[4096], root[4096];
   snprintf(path, sizeof path, "%s/key.pub", argv[1]);
   snprintf(url, sizeof url, "file://%s/tree", argv[1]);
   snprintf(cache, sizeof cache, "%s/cache", argv[1]);
   snprintf(cache2, sizeof cache2, "%s/cache-cancel", argv[1]);
+  snprintf(cache3, sizeof cache3, "%s/cache-callback", argv[1]);
+  snprintf(root, sizeof root, "%s/tree", argv[1]);
   char* pem = read_text(path);
   if (!pem) {
     fprintf(stderr, "cannot read %s\n", path);
@@ -63,6 +158,15 @@ int main(int argc, char** argv) {
   EXPECT(mc_fetch_options_init(&opts, MC_FETCH_OPTIONS_VERSION) == MC_OK);
   EXPECT(opts.version == MC_FETCH_OPTIONS_VERSION);
   EXPECT(opts.wait_for_lock == 1);
+  EXPECT(opts.allow_metered == 1);
+  EXPECT(opts.transport == NULL);
+  EXPECT(MODELCAST_VERSION_NUMBER == mc_version_number());
+
+  /* An older header's options struct: init fills only its bytes. */
+  options_v1 old;
+  memset(&old, 0xAB, sizeof old);
+  EXPECT(mc_fetch_options_init((mc_fetch_options*)&old, 1) == MC_OK);
+  EXPECT(old.version == 1 && old.threshold == 1 && old.wait_for_lock == 1 && old.progress_payload == NULL);
 
   /* Missing options: an error message, no handle. */
   char err[256] = "";
@@ -93,29 +197,44 @@ int main(int argc, char** argv) {
   }
 
   mc_model* m = NULL;
-  EXPECT(mc_fetcher_open(f, "classifier", &m) == MC_ENOMODEL);
+  EXPECT(mc_fetcher_open(&m, f, "classifier") == MC_ENOMODEL);
   EXPECT(m == NULL);
   EXPECT(strlen(mc_fetcher_last_error(f)) > 0);
 
-  mc_update_result r;
-  EXPECT(mc_fetcher_update(f, "classifier", &r) == MC_OK);
+  mc_update_result r = MC_UPDATE_RESULT_INIT;
+  r.version = 99; /* newer than the library */
+  EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_EINVALID);
+  EXPECT(mc_update_result_init(&r, 99) == MC_EINVALID);
+  EXPECT(mc_update_result_init(&r, MC_UPDATE_RESULT_VERSION) == MC_OK);
+  EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
   EXPECT(r.status == MC_STATUS_UPDATED);
-  EXPECT(r.version == 1);
+  EXPECT(r.active_version == 1);
+  EXPECT(r.files_downloaded == 2 && r.not_modified == 0 && r.bytes_needed > 0);
   EXPECT(strstr(r.path, "/models/classifier/versions/1") != NULL);
   EXPECT(strcmp(r.reason, "") == 0);
   EXPECT(r.bytes_downloaded > 0);
   EXPECT(progress_calls > 0);
 
-  EXPECT(mc_fetcher_update(f, "classifier", &r) == MC_OK);
-  EXPECT(r.status == MC_STATUS_CURRENT);
-  EXPECT(r.bytes_downloaded == 0);
+  /* A version-1 result: the library writes its bytes and not one more. */
+  result_v1_guarded r1;
+  memset(&r1, 0x5A, sizeof r1);
+  EXPECT(mc_update_result_init((mc_update_result*)&r1, 1) == MC_OK);
+  EXPECT(r1.canary[0] == 0x5A);
+  EXPECT(mc_fetcher_update((mc_update_result*)&r1, f, "classifier") == MC_OK);
+  EXPECT(r1.version == 1);
+  EXPECT(r1.status == MC_STATUS_CURRENT);
+  EXPECT(r1.active_version == 1);
+  EXPECT(r1.bytes_downloaded == 0);
+  for (size_t i = 0; i < sizeof r1.canary; i++) EXPECT(r1.canary[i] == 0x5A);
 
-  EXPECT(mc_fetcher_update(f, "../etc", &r) == MC_ENOMODEL);
+  EXPECT(mc_fetcher_update(&r, f, "../etc") == MC_ENOMODEL);
   EXPECT(r.status == MC_STATUS_NONE);
   EXPECT(strcmp(r.reason, "invalid-argument") == 0);
-  EXPECT(mc_fetcher_update(f, NULL, &r) == MC_EINVALID);
+  EXPECT(mc_fetcher_update(&r, f, NULL) == MC_EINVALID);
+  EXPECT(mc_fetcher_update(NULL, f, "classifier") == MC_EINVALID);
+  EXPECT(mc_fetcher_update(&r, NULL, "classifier") == MC_EINVALID);
 
-  EXPECT(mc_fetcher_open(f, "classifier", &m) == MC_OK);
+  EXPECT(mc_fetcher_open(&m, f, "classifier") == MC_OK);
   if (m) {
     EXPECT(mc_model_version(m) == 1);
     EXPECT(mc_model_file_count(m) == 2);
@@ -143,15 +262,117 @@ int main(int argc, char** argv) {
   f = NULL;
   EXPECT(mc_fetcher_new(&f, &opts, err, sizeof err) == MC_OK);
   if (f) {
-    EXPECT(mc_fetcher_update(f, "classifier", &r) == MC_ENOMODEL);
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
     EXPECT(r.status == MC_STATUS_NONE);
     EXPECT(strcmp(r.reason, "cancelled") == 0);
     EXPECT(cancels == 1);
     mc_fetcher_cancel(f); /* harmless when idle */
   }
   mc_fetcher_free(f);
+
+  /* A version-1 options struct from an older app is accepted (defaults for the rest). */
+  memset(&old, 0, sizeof old);
+  EXPECT(mc_fetch_options_init((mc_fetch_options*)&old, 1) == MC_OK);
+  old.base_url = url;
+  old.cache_dir = cache2;
+  old.pubkey_pems = pems;
+  old.pubkey_count = 1;
+  old.platform = "android-arm64";
+  old.app_version = "1.0";
+  f = NULL;
+  EXPECT(mc_fetcher_new(&f, (const mc_fetch_options*)&old, err, sizeof err) == MC_OK);
+  if (f) {
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
+    EXPECT(r.status == MC_STATUS_UPDATED);
+  }
+  mc_fetcher_free(f);
+
+  /* The app's transport: every GET goes through the callback, with the conditions. */
+  fake_http http;
+  memset(&http, 0, sizeof http);
+  http.root = root;
+  mc_fetch_options cb_opts = MC_FETCH_OPTIONS_INIT;
+  cb_opts.base_url = "http://fixture";
+  cb_opts.cache_dir = cache3;
+  cb_opts.pubkey_pems = pems;
+  cb_opts.pubkey_count = 1;
+  cb_opts.platform = "android-arm64";
+  cb_opts.app_version = "1.0";
+  cb_opts.transport = fake_transport;
+  cb_opts.transport_payload = &http;
+  cb_opts.allow_metered = 0;
+  cb_opts.network_metered = 1;
+  f = NULL;
+  EXPECT(mc_fetcher_new(&f, &cb_opts, err, sizeof err) == MC_OK);
+  if (f) {
+    /* Metered and not allowed: the manifest is read, nothing else; reason deferred. */
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
+    EXPECT(r.status == MC_STATUS_NONE);
+    EXPECT(strcmp(r.reason, "deferred") == 0);
+    EXPECT(strstr(r.message, "metered") != NULL);
+    EXPECT(r.bytes_downloaded == 0 && r.bytes_needed > 0);
+    EXPECT(http.requests == 1);
+
+    mc_fetcher_set_network_metered(f, 0);
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
+    EXPECT(r.status == MC_STATUS_UPDATED);
+    EXPECT(r.files_downloaded == 2);
+    EXPECT(http.requests == 4);
+
+    /* The second check is conditional and answered 304. */
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
+    EXPECT(r.status == MC_STATUS_CURRENT);
+    EXPECT(r.not_modified == 1);
+    EXPECT(http.conditional == 1);
+  }
+  mc_fetcher_free(f);
+
+  /* Over the app's byte limit: deferred, nothing downloaded; a cancelling transport. */
+  char cache4[4096];
+  snprintf(cache4, sizeof cache4, "%s/cache-limit", argv[1]);
+  cb_opts.cache_dir = cache4;
+  cb_opts.network_metered = 0;
+  cb_opts.max_update_bytes = 1000;
+  f = NULL;
+  EXPECT(mc_fetcher_new(&f, &cb_opts, err, sizeof err) == MC_OK);
+  if (f) {
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
+    EXPECT(strcmp(r.reason, "deferred") == 0);
+    EXPECT(strstr(r.message, "limit of 1000 bytes") != NULL);
+    EXPECT(r.bytes_downloaded == 0);
+  }
+  mc_fetcher_free(f);
+  cb_opts.max_update_bytes = 0;
+  http.cancel_in_body = 1;
+  f = NULL;
+  EXPECT(mc_fetcher_new(&f, &cb_opts, err, sizeof err) == MC_OK);
+  if (f) {
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
+    EXPECT(strcmp(r.reason, "cancelled") == 0);
+  }
+  mc_fetcher_free(f);
+
+  /* List and remove. */
+  mc_cache_list* list = NULL;
+  EXPECT(mc_cache_list_models(&list, cache, err, sizeof err) == MC_OK);
+  EXPECT(mc_cache_list_count(list) == 1);
+  EXPECT(mc_cache_list_name(list, 0) && strcmp(mc_cache_list_name(list, 0), "classifier") == 0);
+  EXPECT(mc_cache_list_active_version(list, 0) == 1);
+  EXPECT(mc_cache_list_bytes(list, 0) > 256 * 1024);
+  EXPECT(mc_cache_list_name(list, 1) == NULL);
+  mc_cache_list_free(list);
+  EXPECT(mc_cache_remove_model(cache, "classifier", 1, err, sizeof err) == MC_OK);
+  EXPECT(mc_cache_remove_model(cache, "classifier", 1, err, sizeof err) == MC_ENOMODEL);
+  EXPECT(strstr(err, "not in the cache") != NULL);
+  EXPECT(mc_cache_remove_model(cache, "../x", 1, err, sizeof err) == MC_EINVALID);
+  list = NULL;
+  EXPECT(mc_cache_list_models(&list, cache, err, sizeof err) == MC_OK);
+  EXPECT(mc_cache_list_count(list) == 0);
+  mc_cache_list_free(list);
+
   mc_fetcher_free(NULL);
   mc_model_free(NULL);
+  mc_cache_list_free(NULL);
   EXPECT(strcmp(mc_version(), "") != 0);
 
   free(pem);

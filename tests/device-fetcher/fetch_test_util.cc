@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "modelcast/fs.h"
@@ -288,10 +289,17 @@ Status FaultyFileSystem::sync_dir(const std::string& dir) {
 
 // ---- Processes ---------------------------------------------------------------------------
 
-CommandResult run_command(const std::vector<std::string>& argv) {
+CommandResult run_command(const std::vector<std::string>& command) {
   CommandResult r;
   TempDir dir;
   std::string out_path = dir / "out", err_path = dir / "err";
+  std::vector<std::string> argv;
+#ifdef MODELCAST_TEST_EMULATOR
+  // A cross build runs our programs through qemu-user (no binfmt_misc needed).
+  std::istringstream emulator(MODELCAST_TEST_EMULATOR);
+  for (std::string word; emulator >> word;) argv.push_back(word);
+#endif
+  argv.insert(argv.end(), command.begin(), command.end());
   // Everything the child needs is prepared before fork: tests call this from threads.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

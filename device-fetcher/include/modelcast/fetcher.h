@@ -57,6 +57,14 @@ struct Progress {
 // Called on the updating thread; return false to cancel the update.
 using ProgressCallback = std::function<bool(const Progress&)>;
 
+// What the app allows one update to download (Firebase's CustomModelDownloadConditions).
+// An update that would break them downloads nothing and reports reason "deferred"
+// (status kCurrent, or kNone without a model); the manifest check itself (a few KB) runs.
+struct DownloadConditions {
+  bool allow_metered = true;      // false: no model download while the network is metered
+  uint64_t max_update_bytes = 0;  // 0: no limit; else the most stored bytes one update may need
+};
+
 struct FetcherOptions {
   std::string base_url;   // the tree's root: https://host/path, http://, or file:///abs/path
   std::string cache_dir;  // created when missing
@@ -78,6 +86,8 @@ struct FetcherOptions {
   std::shared_ptr<Clock> clock;              // null: system_clock()
   std::shared_ptr<FileSystem> file_system;   // null: posix_file_system()
   ProgressCallback progress;
+  DownloadConditions conditions;
+  bool network_metered = false;  // the network at creation; Fetcher::set_network_metered updates it
 };
 
 enum class UpdateStatus {
@@ -101,6 +111,7 @@ struct UpdateResult {
   uint64_t bytes_downloaded = 0;  // wire bytes of blobs received by this update
   uint64_t files_downloaded = 0;
   uint64_t files_reused = 0;  // already in the cache (dedupe)
+  uint64_t bytes_needed = 0;  // stored bytes of the offered files the cache lacked (also when deferred)
 };
 
 struct ModelFile {
@@ -156,6 +167,9 @@ class Fetcher {
   // Stops a running update (it returns kFallback/kNone with reason "cancelled"). The
   // next update() runs normally.
   void cancel();
+
+  // Thread-safe: whether the network is metered now (read by the next update()).
+  void set_network_metered(bool metered);
 
   // Removes partial state left by a crash: tmp files that cannot be resumed, half-built
   // or never-activated version folders. update() does this itself under the lock.
