@@ -118,7 +118,7 @@ class Fetcher::Impl::UpdateRun {
   bool installed_ = false;
   std::string etag_;  // to remember when the offered version ends up active
   uint64_t etag_version_ = 0;
-  std::string soft_reason_;  // "rollout": not an error, but not the newest either
+  std::string soft_reason_;  // "rollout", "deferred": not an error, but not the newest either
   std::string soft_message_;
 
   Status prepare_model_dir();
@@ -130,6 +130,7 @@ class Fetcher::Impl::UpdateRun {
   Status check_version(const Manifest& m);
   Status check_device_support(const Manifest& m) const;
   bool check_rollout(const Manifest& m);
+  bool check_download_conditions(const Manifest& m);
   Status download_missing(const Manifest& m, const HttpRequest& base);
   Status check_config_fits(const Manifest& m) const;
   Status install(const SignedManifest& sm);
@@ -304,6 +305,7 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   }
   MC_RETURN_IF_ERROR(check_device_support(m));
   if (!check_rollout(m)) return OkStatus();
+  if (!check_download_conditions(m)) return OkStatus();
   MC_RETURN_IF_ERROR(download_missing(m, base));
   MC_RETURN_IF_ERROR(check_config_fits(m));
   return install(sm);
@@ -387,6 +389,19 @@ bool Fetcher::Impl::UpdateRun::check_rollout(const Manifest& m) {
   return false;
 }
 
+// The app's conditions (metered network, byte limit) for what the cache lacks; when they
+// do not hold, nothing is downloaded and the update ends as "deferred".
+bool Fetcher::Impl::UpdateRun::check_download_conditions(const Manifest& m) {
+  std::set<std::string> missing;
+  for (const auto& f : m.files)
+    if (!have_blob(store_, f) && missing.insert(f.sha256).second) result_.bytes_needed += f.stored_size;
+  std::string why = deferral_message(options_.conditions, impl_.network_metered, result_.bytes_needed);
+  if (why.empty()) return true;
+  soft_reason_ = "deferred";
+  soft_message_ = "v" + std::to_string(m.version) + " " + why;
+  return false;
+}
+
 // Every blob the cache lacks, once per distinct hash.
 Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpRequest& base) {
   std::vector<const FileEntry*> needed;
@@ -402,13 +417,6 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     }
   }
   progress.file_count = needed.size();
-  result->bytes_needed = progress.bytes_total;
-  std::string deferred = deferral_message(options_.conditions, network_metered, progress.bytes_total);
-  if (!deferred.empty()) {
-    outcome->soft_reason = "deferred";
-    outcome->soft_message = "v" + std::to_string(m.version) + " " + deferred;
-    return OkStatus();
-  }
   DownloadParams dp;
   dp.transport = impl_.transport.get();
   dp.fs = &fs_;
