@@ -4,69 +4,15 @@
 #include <cctype>
 #include <set>
 
+#include "json_fields.h"
 #include "modelcast/encoding.h"
 #include "modelcast/names.h"
 
 namespace modelcast {
 
+using namespace fields;
+
 namespace {
-
-Status corrupt(const std::string& field, const std::string& problem) {
-  return error(StatusCode::kCorruption, field + ": " + problem);
-}
-
-// Name-check failures inside a manifest are format violations, not usage errors.
-Status as_corruption(Status s) { return s.ok() ? s : Status(StatusCode::kCorruption, s.message()); }
-
-Status check_keys(const Json& obj, const std::string& where, const std::set<std::string>& required,
-                  const std::set<std::string>& optional) {
-  if (!obj.is_object()) return corrupt(where, "must be an object");
-  for (const auto& key : required)
-    if (!obj.contains(key)) return corrupt(where + "." + key, "missing");
-  for (auto it = obj.begin(); it != obj.end(); ++it)
-    if (!required.count(it.key()) && !optional.count(it.key())) return corrupt(where + "." + it.key(), "unknown field");
-  return OkStatus();
-}
-
-Result<std::string> get_string(const Json& obj, const std::string& key, const std::string& where, size_t max_len = 1024) {
-  const Json& v = obj.at(key);
-  if (!v.is_string()) return corrupt(where + "." + key, "must be a string");
-  const auto& s = v.get_ref<const std::string&>();
-  if (s.size() > max_len) return corrupt(where + "." + key, "longer than " + std::to_string(max_len) + " characters");
-  return s;
-}
-
-Result<uint64_t> get_count(const Json& obj, const std::string& key, const std::string& where, uint64_t min, uint64_t max) {
-  const Json& v = obj.at(key);
-  const std::string field = where + "." + key;
-  if (v.is_number_float()) return corrupt(field, "must be an integer, not a floating-point number");
-  if (!v.is_number_integer()) return corrupt(field, "must be an integer");
-  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) return corrupt(field, "must not be negative");
-  // A parser stores non-negative integers as unsigned, but JSON built in code (e.g. the
-  // int rollout percent in manifest_to_json) holds them signed: both are the same number.
-  uint64_t n = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());
-  if (n < min || n > max)
-    return corrupt(field, std::to_string(n) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
-  return n;
-}
-
-Result<std::vector<std::string>> get_names(const Json& obj, const std::string& key, const std::string& where, size_t max) {
-  const Json& v = obj.at(key);
-  const std::string field = where + "." + key;
-  if (!v.is_array()) return corrupt(field, "must be an array");
-  if (v.size() > max) return corrupt(field, "more than " + std::to_string(max) + " entries");
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  for (size_t i = 0; i < v.size(); ++i) {
-    std::string item = field + "[" + std::to_string(i) + "]";
-    if (!v[i].is_string()) return corrupt(item, "must be a string");
-    const auto& s = v[i].get_ref<const std::string&>();
-    MC_RETURN_IF_ERROR(as_corruption(check_name(s, item)));
-    if (!seen.insert(s).second) return corrupt(item, "duplicate \"" + s + "\"");
-    out.push_back(s);
-  }
-  return out;
-}
 
 Result<TensorSpec> tensor_from_json(const Json& v, const std::string& where, bool is_output) {
   std::set<std::string> optional = {"labels"};
@@ -174,28 +120,6 @@ Json file_to_json(const FileEntry& f) {
   return j;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Paths must stay distinct on case-insensitive device file systems (iOS, macOS) and no
-// path may be a folder of another ("a" and "a/b" cannot both exist).
-Status check_paths_distinct(const std::vector<FileEntry>& files) {
-  std::set<std::string> seen;
-  for (size_t i = 0; i < files.size(); ++i) {
-    if (!seen.insert(lower(files[i].path)).second)
-      return corrupt("signed.files[" + std::to_string(i) + "].path", "duplicate path \"" + files[i].path + "\"");
-  }
-  for (size_t i = 0; i < files.size(); ++i) {
-    std::string prefix = lower(files[i].path) + "/";
-    auto it = seen.lower_bound(prefix);
-    if (it != seen.end() && it->compare(0, prefix.size(), prefix) == 0)
-      return corrupt("signed.files[" + std::to_string(i) + "].path", "\"" + files[i].path + "\" is also used as a folder");
-  }
-  return OkStatus();
-}
-
 }  // namespace
 
 bool is_known_dtype(const std::string& dtype) {
@@ -231,58 +155,26 @@ Json config_to_json(const ModelConfig& c) {
 
 Result<Manifest> manifest_from_json(const Json& s) {
   const std::string w = "signed";
-  if (!s.is_object()) return corrupt(w, "must be an object");
-  if (!s.contains("schema")) return corrupt(w + ".schema", "missing");
-  if (s.at("schema") != kManifestSchema)
-    return corrupt(w + ".schema", "unknown schema " + s.at("schema").dump() + " (this reader knows \"" + kManifestSchema + "\")");
-  MC_RETURN_IF_ERROR(check_keys(s, w,
-                                {"schema", "model", "channel", "platform", "version", "published_at", "expires_at", "files",
-                                 "config", "requires"},
-                                {"rollout"}));
-  // Floats anywhere would make the signed bytes ambiguous across readers.
-  auto canon = canonical_json(s);
-  if (!canon.ok()) return corrupt(w, canon.status().message());
+  MC_RETURN_IF_ERROR(check_signed_object(s, w, kManifestSchema));
 
   Manifest m;
   m.schema = kManifestSchema;
-  MC_ASSIGN_OR_RETURN(m.model, get_string(s, "model", w));
-  MC_RETURN_IF_ERROR(as_corruption(check_name(m.model, w + ".model")));
-  MC_ASSIGN_OR_RETURN(m.channel, get_string(s, "channel", w));
-  MC_RETURN_IF_ERROR(as_corruption(check_name(m.channel, w + ".channel")));
-  MC_ASSIGN_OR_RETURN(m.platform, get_string(s, "platform", w));
-  MC_RETURN_IF_ERROR(as_corruption(check_name(m.platform, w + ".platform")));
-  MC_ASSIGN_OR_RETURN(m.version, get_count(s, "version", w, 1, kMaxSafeInteger));
-  MC_ASSIGN_OR_RETURN(m.published_at, get_string(s, "published_at", w));
-  MC_ASSIGN_OR_RETURN(m.expires_at, get_string(s, "expires_at", w));
-  MC_ASSIGN_OR_RETURN(int64_t published, parse_timestamp(m.published_at, w + ".published_at"));
-  MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(m.expires_at, w + ".expires_at"));
-  if (expires <= published) return corrupt(w + ".expires_at", "must be later than published_at");
+  MC_ASSIGN_OR_RETURN(StreamHeader header, stream_header_from_json(s, w));
+  copy_stream_header(header, m);
 
   const Json& files = s.at("files");
-  if (!files.is_array()) return corrupt(w + ".files", "must be an array");
-  if (files.empty()) return corrupt(w + ".files", "must name at least one file");
-  if (files.size() > kMaxFiles) return corrupt(w + ".files", "more than " + std::to_string(kMaxFiles) + " files");
+  MC_RETURN_IF_ERROR(check_files_array(files, w + ".files"));
   for (size_t i = 0; i < files.size(); ++i) {
     MC_ASSIGN_OR_RETURN(FileEntry f, file_from_json(files[i], w + ".files[" + std::to_string(i) + "]"));
     m.files.push_back(std::move(f));
   }
-  MC_RETURN_IF_ERROR(check_paths_distinct(m.files));
+  std::vector<std::string> paths;
+  for (const auto& f : m.files) paths.push_back(f.path);
+  MC_RETURN_IF_ERROR(check_paths_distinct(paths, w + ".files"));
 
   MC_ASSIGN_OR_RETURN(m.config, config_from_json(s.at("config"), w + ".config"));
 
-  const Json& req = s.at("requires");
-  MC_RETURN_IF_ERROR(check_keys(req, w + ".requires", {}, {"features", "min_app_version", "runtime"}));
-  if (req.contains("features")) {
-    MC_ASSIGN_OR_RETURN(m.requirements.features, get_names(req, "features", w + ".requires", kMaxFeatures));
-  }
-  if (req.contains("min_app_version")) {
-    MC_ASSIGN_OR_RETURN(m.requirements.min_app_version, get_string(req, "min_app_version", w + ".requires"));
-    MC_RETURN_IF_ERROR(as_corruption(check_app_version(m.requirements.min_app_version, w + ".requires.min_app_version")));
-  }
-  if (req.contains("runtime")) {
-    MC_ASSIGN_OR_RETURN(m.requirements.runtime, get_string(req, "runtime", w + ".requires"));
-    MC_RETURN_IF_ERROR(as_corruption(check_name(m.requirements.runtime, w + ".requires.runtime")));
-  }
+  MC_ASSIGN_OR_RETURN(m.requirements, requirements_from_json(s.at("requires"), w + ".requires"));
   if (s.contains("rollout")) {
     MC_RETURN_IF_ERROR(check_keys(s.at("rollout"), w + ".rollout", {"percent"}, {}));
     MC_ASSIGN_OR_RETURN(uint64_t percent, get_count(s.at("rollout"), "percent", w + ".rollout", 0, 100));
@@ -298,10 +190,6 @@ Json manifest_to_json(const Manifest& m) {
   // Sorted by path so a reviewer's diff lines up between versions.
   std::sort(sorted.begin(), sorted.end(), [](const FileEntry* a, const FileEntry* b) { return a->path < b->path; });
   for (const auto* f : sorted) files.push_back(file_to_json(*f));
-  Json req = Json::object();
-  if (!m.requirements.features.empty()) req["features"] = m.requirements.features;
-  if (!m.requirements.min_app_version.empty()) req["min_app_version"] = m.requirements.min_app_version;
-  if (!m.requirements.runtime.empty()) req["runtime"] = m.requirements.runtime;
   Json j = {{"schema", m.schema},
             {"model", m.model},
             {"channel", m.channel},
@@ -311,7 +199,7 @@ Json manifest_to_json(const Manifest& m) {
             {"expires_at", m.expires_at},
             {"files", files},
             {"config", config_to_json(m.config)},
-            {"requires", req}};
+            {"requires", requirements_to_json(m.requirements)}};
   if (m.rollout_percent) j["rollout"] = {{"percent", *m.rollout_percent}};
   return j;
 }

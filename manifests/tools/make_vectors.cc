@@ -23,6 +23,7 @@
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 
 using namespace modelcast;
 
@@ -110,6 +111,9 @@ struct Expect {
   std::string why;
 };
 
+// Which reader judges a vector, and the folder it goes to ("" or "v2/").
+enum class Format { kV1, kV2 };
+
 class Writer {
  public:
   Writer(std::string dir, bool check, bool verbose) : dir_(std::move(dir)), check_(check), verbose_(verbose) {}
@@ -118,30 +122,35 @@ class Writer {
     if (!files_.emplace(rel, bytes).second) fail(rel + ": written twice");
   }
 
-  void valid(const std::string& name, const std::string& text, const std::vector<PublicKey>& trusted) {
-    Status s = judge(text, trusted);
-    if (!s.ok()) fail("valid/" + name + ".json does not verify: " + s.message());
-    auto parsed = parse_signed_manifest(text);
-    file("valid/" + name + ".json", text);
-    file("valid/" + name + ".canonical", canonical_json(parsed->signed_json).value());
+  void valid(const std::string& name, const std::string& text, const std::vector<PublicKey>& trusted,
+             Format format = Format::kV1) {
+    const std::string dir = folder(format) + "valid/";
+    Status s = judge(text, trusted, format);
+    if (!s.ok()) fail(dir + name + ".json does not verify: " + s.message());
+    auto parsed = parse_json_strict(text, kMaxManifestBytes, name);
+    file(dir + name + ".json", text);
+    file(dir + name + ".canonical", canonical_json(parsed->at("signed")).value());
   }
 
-  void invalid(const std::string& name, const std::string& text, const Expect& e, const std::vector<PublicKey>& trusted) {
-    Status s = judge(text, trusted);
-    if (s.ok()) fail("invalid/" + name + ".json is accepted");
+  void invalid(const std::string& name, const std::string& text, const Expect& e, const std::vector<PublicKey>& trusted,
+               Format format = Format::kV1) {
+    const std::string dir = folder(format) + "invalid/";
+    Status s = judge(text, trusted, format);
+    if (s.ok()) fail(dir + name + ".json is accepted");
     if (status_code_name(s.code()) != e.code || s.message().find(e.message) == std::string::npos)
-      fail("invalid/" + name + ".json fails with " + status_code_name(s.code()) + " \"" + s.message() + "\", expected " +
+      fail(dir + name + ".json fails with " + status_code_name(s.code()) + " \"" + s.message() + "\", expected " +
            e.code + " \"" + e.message + "\"");
     if (verbose_) std::fprintf(stderr, "%-34s %s: %s\n", name.c_str(), status_code_name(s.code()), s.message().c_str());
     Json expect = {{"code", e.code}, {"message", e.message}, {"why", e.why}};
     if (!e.schema.empty()) expect["schema"] = e.schema;
-    file("invalid/" + name + ".json", text);
-    file("invalid/" + name + ".expect", pretty_json(expect));
+    file(dir + name + ".json", text);
+    file(dir + name + ".expect", pretty_json(expect));
   }
 
   int finish() {
     std::set<std::string> on_disk = list_dir("valid");
-    for (const auto& f : list_dir("invalid")) on_disk.insert(f);
+    for (const char* sub : {"invalid", "v2/valid", "v2/invalid"})
+      for (const auto& f : list_dir(sub)) on_disk.insert(f);
     int differences = 0;
     for (const auto& [rel, bytes] : files_) {
       std::string path = dir_ + "/" + rel;
@@ -181,12 +190,21 @@ class Writer {
   }
 
  private:
+  static std::string folder(Format format) { return format == Format::kV2 ? "v2/" : ""; }
+
   // Parse, verify (threshold 1), check freshness at kJudgeAt: what a device does.
-  static Status judge(const std::string& text, const std::vector<PublicKey>& trusted) {
+  static Status judge(const std::string& text, const std::vector<PublicKey>& trusted, Format format) {
+    const int64_t now = parse_timestamp(kJudgeAt, "now").value();
+    if (format == Format::kV2) {
+      auto parsed = parse_signed_manifest_v2(text);
+      if (!parsed.ok()) return parsed.status();
+      MC_RETURN_IF_ERROR(verify_signatures(parsed.value(), trusted, 1));
+      return check_fresh(parsed->manifest, now);
+    }
     auto parsed = parse_signed_manifest(text);
     if (!parsed.ok()) return parsed.status();
     MC_RETURN_IF_ERROR(verify_signatures(parsed.value(), trusted, 1));
-    return check_fresh(parsed->manifest, parse_timestamp(kJudgeAt, "now").value());
+    return check_fresh(parsed->manifest, now);
   }
 
   std::set<std::string> list_dir(const std::string& sub) {
@@ -211,6 +229,196 @@ std::string replace_once(std::string text, const std::string& from, const std::s
   auto pos = text.find(from);
   if (pos == std::string::npos) Writer::fail("generator: \"" + from + "\" not found");
   return text.replace(pos, from.size(), to);
+}
+
+// ---- format 2 (manifests/vectors/v2) ----------------------------------------------------
+
+Json v2_blob(const std::string& sha, const std::string& encoding, uint64_t stored_size) {
+  return {{"encoding", encoding}, {"stored_size", stored_size}, {"url", blob_url_for(sha, encoding)}};
+}
+
+Json v2_part(const std::string& bytes) {
+  std::string sha = sha256_hex(bytes);
+  return {{"sha256", sha}, {"size", bytes.size()}, {"url", part_url(sha)}};
+}
+
+Json v2_delta(const std::string& from_content, const std::string& target_sha, const std::string& encoding,
+              const std::string& delta_bytes) {
+  std::string from = sha256_hex(from_content);
+  return {{"from_sha256", from},
+          {"encoding", encoding},
+          {"stored_size", delta_bytes.size()},
+          {"sha256", sha256_hex(delta_bytes)},
+          {"url", delta_url(from, target_sha, encoding)}};
+}
+
+// The smallest format 2 document: base_signed() with one identity blob.
+Json v2_base_signed() {
+  Json s = base_signed();
+  s["schema"] = kManifestSchemaV2;
+  const std::string content = "modelcast test model v1";
+  const std::string sha = sha256_hex(content);
+  s["files"] = Json::array({{{"path", "model.tflite"},
+                             {"sha256", sha},
+                             {"size", content.size()},
+                             {"blobs", Json::array({v2_blob(sha, "identity", content.size())})}}});
+  return s;
+}
+
+// A 3 GB file stored as a zstd blob in three parts plus an xform blob behind a URL.
+Json v2_parts_file() {
+  const std::string sha = sha256_hex("modelcast test model v7 (3 GB of weights)");
+  Json parts = Json::array({v2_part("part one"), v2_part("part two"), v2_part("part three")});
+  parts[0]["size"] = 1000000000;
+  parts[1]["size"] = 1000000000;
+  parts[2]["size"] = 600000000;
+  return {{"path", "model.onnx"},
+          {"sha256", sha},
+          {"size", 3000000000},
+          {"blobs", Json::array({{{"encoding", "xform"}, {"stored_size", 2500000000}, {"url", blob_url_for(sha, "xform")}},
+                                 {{"encoding", "zstd"}, {"stored_size", 2600000000}, {"parts", parts}}})}};
+}
+
+void write_format2_vectors(Writer& w, const PrivateKey* tk, const std::vector<PublicKey>& trusted) {
+  auto text = [&](const Json& s) { return envelope_text(s, signatures_by(s, {tk})); };
+  auto valid = [&](const std::string& name, const Json& s) { w.valid(name, text(s), trusted, Format::kV2); };
+  auto bad = [&](const std::string& name, const std::function<void(Json&)>& change, const Expect& e) {
+    Json s = v2_base_signed();
+    change(s);
+    w.invalid(name, text(s), e, trusted, Format::kV2);
+  };
+  // Changes the parts file of the "parts" vector.
+  auto bad_parts = [&](const std::string& name, const std::function<void(Json&)>& change, const Expect& e) {
+    bad(name, [&](Json& s) {
+      s["files"] = Json::array({v2_parts_file()});
+      change(s["files"][0]);
+    }, e);
+  };
+  const std::string v1 = "modelcast test model v1", v5 = "modelcast test model v5", v6 = "modelcast test model v6";
+  const std::string sha = sha256_hex(v1);
+
+  // ---- valid ----
+  valid("minimal", v2_base_signed());
+  {
+    Json s = v2_base_signed();
+    s["version"] = 7;
+    Json labels = s["files"][0];
+    labels["path"] = "labels.txt";
+    s["files"] = Json::array({labels, v2_parts_file()});
+    valid("parts", s);
+  }
+  {
+    Json s = v2_base_signed();
+    s["version"] = 7;
+    Json& f = s["files"][0];
+    f["blobs"] = Json::array({v2_blob(sha, "xform", 20), v2_blob(sha, "zstd", 21), v2_blob(sha, "identity", v1.size())});
+    f["deltas"] = Json::array({v2_delta(v6, sha, "xform", "xform delta from v6"),
+                               v2_delta(v6, sha, "zstd-patch", "zstd patch from v6"),
+                               v2_delta(v5, sha, "zstd-patch", "zstd patch from v5")});
+    valid("deltas", s);
+  }
+  {
+    // Entries of encodings a reader does not know are skipped whatever they hold; they
+    // are still signed (and still free of floats).
+    Json s = v2_base_signed();
+    Json& f = s["files"][0];
+    f["blobs"] = Json::array({{{"encoding", "brotli"}, {"stored_size", 19}, {"url", "blobs/elsewhere.br"}, {"quality", 11}},
+                              f["blobs"][0]});
+    f["deltas"] = Json::array({{{"encoding", "bsdiff"}, {"from", "anything"}}, v2_delta(v5, sha, "xform", "xform delta from v5")});
+    valid("unknown-encodings", s);
+  }
+  {
+    // A document is valid even when a file has no blob this reader can use: installing it
+    // is what fails (unsupported-feature), before anything is downloaded.
+    Json s = v2_base_signed();
+    s["files"][0]["blobs"] = Json::array({{{"encoding", "zstd-dictionary"}, {"stored_size", 12}, {"dictionary", "dicts/1"}}});
+    valid("no-known-blob", s);
+  }
+  {
+    Json s = v2_base_signed();
+    s["version"] = 12;
+    s["rollout"] = {{"percent", 10}, {"fallback", {{"version", 11}, {"sha256", sha256_hex("the bytes of 11.json")}}}};
+    valid("rollout-fallback", s);
+    s["rollout"] = {{"percent", 0}};
+    valid("rollout-halt", s);
+  }
+
+  // ---- invalid ----
+  bad("schema-1", [](Json& s) { s["schema"] = kManifestSchema; },
+      {"corrupt", "signed.schema: unknown schema \"modelcast/manifest/1\" (this reader knows \"modelcast/manifest/2\")", "reject",
+       "a format 1 document where format 2 is expected"});
+  bad("file-v1-members", [](Json& s) { s["files"][0]["url"] = s["files"][0]["blobs"][0]["url"]; },
+      {"corrupt", "signed.files[0].url: unknown field", "reject", "a format 1 member in a format 2 file entry"});
+  bad("blobs-missing", [](Json& s) { s["files"][0].erase("blobs"); }, {"corrupt", "signed.files[0].blobs: missing", "reject", "no blobs"});
+  bad("blobs-empty", [](Json& s) { s["files"][0]["blobs"] = Json::array(); },
+      {"corrupt", "signed.files[0].blobs: must have 1 to 4 entries", "reject", "no way to get the content"});
+  bad("blobs-five", [&](Json& s) {
+    for (int i = 0; i < 4; ++i) s["files"][0]["blobs"].push_back(v2_blob(sha, "identity", v1.size()));
+  }, {"corrupt", "signed.files[0].blobs: must have 1 to 4 entries", "reject", "five blobs"});
+  bad("blob-missing-encoding", [](Json& s) { s["files"][0]["blobs"][0].erase("encoding"); },
+      {"corrupt", "signed.files[0].blobs[0].encoding: missing", "reject", "a blob that does not say its encoding cannot be skipped"});
+  bad("blob-encoding-not-string", [](Json& s) { s["files"][0]["blobs"][0]["encoding"] = 1; },
+      {"corrupt", "signed.files[0].blobs[0].encoding: must be a string", "reject", "encoding 1"});
+  bad("blob-bad-url", [&](Json& s) { s["files"][0]["blobs"][0] = v2_blob(sha, "xform", 20); s["files"][0]["blobs"][0]["url"] = blob_url_for(sha, "zstd"); },
+      {"corrupt", "signed.files[0].blobs[0].url: must be \"blobs/sha256/", "reject", "an xform blob at the .zst URL"});
+  bad("blob-url-other-content", [&](Json& s) { s["files"][0]["blobs"][0]["url"] = blob_url_for(std::string(64, 'a'), "identity"); },
+      {"corrupt", "signed.files[0].blobs[0].url: must be \"blobs/sha256/", "accept", "a URL naming another content than sha256"});
+  bad("blob-identity-stored-size", [](Json& s) { s["files"][0]["blobs"][0]["stored_size"] = 22; },
+      {"corrupt", "signed.files[0].blobs[0].stored_size: must equal size for identity encoding", "accept", "identity blob of another size"});
+  bad("blob-unknown-member", [](Json& s) { s["files"][0]["blobs"][0]["mirror"] = "https://evil.example/m"; },
+      {"corrupt", "signed.files[0].blobs[0].mirror: unknown field", "reject", "a known encoding with a member the format does not define"});
+  bad("blob-float-in-unknown-entry", [](Json& s) { s["files"][0]["blobs"].push_back({{"encoding", "future"}, {"ratio", 0.5}}); },
+      {"corrupt", "/files/0/blobs/1/ratio: floating-point", "reject", "skipped entries are signed too: no floats"});
+  bad_parts("blob-url-and-parts", [](Json& f) { f["blobs"][1]["url"] = blob_url_for(f["sha256"], "zstd"); },
+            {"corrupt", "signed.files[0].blobs[1]: must have exactly one of url and parts", "reject", "both a URL and parts"});
+  bad_parts("blob-neither-url-nor-parts", [](Json& f) { f["blobs"][1].erase("parts"); },
+            {"corrupt", "signed.files[0].blobs[1]: must have exactly one of url and parts", "reject", "no location at all"});
+  bad_parts("parts-not-summing", [](Json& f) { f["blobs"][1]["stored_size"] = 2600000001; },
+            {"corrupt", "signed.files[0].blobs[1].parts: part sizes sum to 2600000000, not stored_size 2600000001", "accept",
+             "parts one byte short of the blob"});
+  bad_parts("parts-one", [](Json& f) {
+    f["blobs"][1]["parts"] = Json::array({f["blobs"][1]["parts"][0]});
+    f["blobs"][1]["stored_size"] = 1000000000;
+  }, {"corrupt", "signed.files[0].blobs[1].parts: 1 parts is outside 2..10000", "reject", "a single part is just a blob"});
+  bad_parts("part-bad-url", [](Json& f) { f["blobs"][1]["parts"][1]["url"] = "parts/sha256/00/" + f["blobs"][1]["parts"][1]["sha256"].get<std::string>(); },
+            {"corrupt", "signed.files[0].blobs[1].parts[1].url: must be \"parts/sha256/", "accept", "a part URL under the wrong shard"});
+  bad_parts("part-url-absolute", [](Json& f) { f["blobs"][1]["parts"][0]["url"] = "https://evil.example/part"; },
+            {"corrupt", "signed.files[0].blobs[1].parts[0].url: must be \"parts/sha256/", "reject", "a part on another host"});
+  bad_parts("part-size-zero", [](Json& f) {
+    f["blobs"][1]["parts"][2]["size"] = 0;
+    f["blobs"][1]["stored_size"] = 2000000000;
+  }, {"corrupt", "signed.files[0].blobs[1].parts[2].size: 0 is outside 1..9007199254740991", "reject", "an empty part"});
+  bad("delta-bad-url", [&](Json& s) {
+    Json d = v2_delta(v5, sha, "xform", "delta");
+    d["url"] = delta_url(sha256_hex(v5), sha, "zstd-patch");
+    s["files"][0]["deltas"] = Json::array({d});
+  }, {"corrupt", "signed.files[0].deltas[0].url: must be \"deltas/sha256/", "reject", "an xform delta at the .zstpatch URL"});
+  bad("delta-url-shard-by-base", [&](Json& s) {
+    Json d = v2_delta(v5, sha, "zstd-patch", "delta");
+    std::string from = sha256_hex(v5);
+    d["url"] = "deltas/sha256/" + from.substr(0, 2) + "/" + from + "-" + sha + ".zstpatch";
+    s["files"][0]["deltas"] = Json::array({d});
+  }, {"corrupt", "signed.files[0].deltas[0].url: must be \"deltas/sha256/", "accept", "sharded by the base, not the target"});
+  bad("delta-missing-sha256", [&](Json& s) {
+    Json d = v2_delta(v5, sha, "zstd-patch", "delta");
+    d.erase("sha256");
+    s["files"][0]["deltas"] = Json::array({d});
+  }, {"corrupt", "signed.files[0].deltas[0].sha256: missing", "reject", "a delta a device cannot check before applying"});
+  bad("delta-from-itself", [&](Json& s) { s["files"][0]["deltas"] = Json::array({v2_delta(v1, sha, "zstd-patch", "delta")}); },
+      {"corrupt", "signed.files[0].deltas[0].from_sha256: must differ from the file's sha256", "accept", "a delta from the content to itself"});
+  bad("deltas-seventeen", [&](Json& s) {
+    for (int i = 0; i < 17; ++i) s["files"][0]["deltas"].push_back(v2_delta("v" + std::to_string(i), sha, "zstd-patch", "d"));
+  }, {"corrupt", "signed.files[0].deltas: more than 16 deltas", "reject", "17 deltas"});
+  bad("fallback-not-below", [](Json& s) { s["rollout"] = {{"percent", 5}, {"fallback", {{"version", 1}, {"sha256", std::string(64, 'c')}}}}; },
+      {"corrupt", "signed.rollout.fallback.version: 1 is not below this version 1", "accept", "a fallback that is not an earlier version"});
+  bad("fallback-bad-sha256", [](Json& s) {
+    s["version"] = 3;
+    s["rollout"] = {{"percent", 5}, {"fallback", {{"version", 2}, {"sha256", "latest"}}}};
+  }, {"corrupt", "signed.rollout.fallback.sha256: must be 64 lowercase hex digits", "reject", "a fallback not pinned by hash"});
+  bad("fallback-unknown-member", [](Json& s) {
+    s["version"] = 3;
+    s["rollout"] = {{"percent", 5}, {"fallback", {{"version", 2}, {"sha256", std::string(64, 'c')}, {"url", "x"}}}};
+  }, {"corrupt", "signed.rollout.fallback.url: unknown field", "reject", "a fallback with a free-form URL"});
 }
 
 }  // namespace
@@ -523,5 +731,6 @@ int main(int argc, char** argv) {
   bad("rollout-missing-percent", [](Json& s) { s["rollout"] = Json::object(); },
       {"corrupt", "signed.rollout.percent: missing", "reject", "rollout without percent"});
 
+  write_format2_vectors(w, tk, trusted);
   return w.finish();
 }

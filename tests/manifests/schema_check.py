@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks manifests/schema/manifest.schema.json against the golden vectors.
+"""Checks manifests/schema/manifest.schema.json (format 1) and manifest-2.schema.json (format 2)
+against the golden vectors of manifests/vectors and manifests/vectors/v2.
 
 Valid vectors must pass the schema. Each invalid vector's .expect says what the schema
 alone concludes: "reject" (it must fail), "accept" (only the C++ reader can catch it, e.g.
@@ -38,25 +39,26 @@ def jcs(value):
     raise TypeError(f"not canonicalisable: {value!r}")
 
 
-def main():
-    root = pathlib.Path(sys.argv[1])
-    schema = json.loads((root / "schema" / "manifest.schema.json").read_text(encoding="utf-8"))
+def check(schema_path, vectors, failures):
+    """Judges every vector under `vectors` with the schema at `schema_path`; returns the count."""
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    failures = []
     checked = 0
 
-    for path in sorted((root / "vectors" / "valid").glob("*.json")):
+    for path in sorted((vectors / "valid").glob("*.json")):
+        name = f"{vectors.name}/valid/{path.name}"
         doc = json.loads(path.read_text(encoding="utf-8"))
         errors = list(validator.iter_errors(doc))
         if errors:
-            failures.append(f"{path.name}: valid vector fails the schema: {errors[0].message}")
+            failures.append(f"{name}: valid vector fails the schema: {errors[0].message}")
         canonical = path.with_suffix(".canonical").read_bytes()
         if jcs(doc["signed"]).encode("utf-8") != canonical:
-            failures.append(f"{path.name}: independent RFC 8785 bytes differ from {path.with_suffix('.canonical').name}")
+            failures.append(f"{name}: independent RFC 8785 bytes differ from {path.with_suffix('.canonical').name}")
         checked += 1
 
-    for path in sorted((root / "vectors" / "invalid").glob("*.json")):
+    for path in sorted((vectors / "invalid").glob("*.json")):
+        name = f"{vectors.name}/invalid/{path.name}"
         expect = json.loads(path.with_suffix(".expect").read_text(encoding="utf-8"))
         verdict = expect.get("schema")
         if verdict is None:
@@ -64,14 +66,21 @@ def main():
         doc = json.loads(path.read_text(encoding="utf-8"))
         errors = list(validator.iter_errors(doc))
         if verdict == "reject" and not errors:
-            failures.append(f"{path.name}: the schema accepts it but should reject it ({expect['why']})")
+            failures.append(f"{name}: the schema accepts it but should reject it ({expect['why']})")
         if verdict == "accept" and errors:
-            failures.append(f"{path.name}: the schema rejects it ({errors[0].message}) but only the reader should")
+            failures.append(f"{name}: the schema rejects it ({errors[0].message}) but only the reader should")
         checked += 1
+    return checked
 
+
+def main():
+    root = pathlib.Path(sys.argv[1])
+    failures = []
+    checked = check(root / "schema" / "manifest.schema.json", root / "vectors", failures)
+    checked += check(root / "schema" / "manifest-2.schema.json", root / "vectors" / "v2", failures)
     for f in failures:
         print("FAIL", f, file=sys.stderr)
-    print(f"{checked} vectors checked against the schema, {len(failures)} failures", file=sys.stderr)
+    print(f"{checked} vectors checked against the schemas, {len(failures)} failures", file=sys.stderr)
     return 1 if failures else 0
 
 

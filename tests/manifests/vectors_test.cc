@@ -5,6 +5,7 @@
 #include <string>
 
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "test_support.h"
 
 using namespace modelcast;
@@ -82,4 +83,50 @@ TEST_CASE("the expired vector would verify if the clock were before its expiry")
   CHECK(verify_signatures(parsed.value(), {test_public_key()}, 1).ok());
   CHECK(check_fresh(parsed->manifest, parse_timestamp("2000-01-15T00:00:00Z", "t").value()).ok());
   CHECK(check_fresh(parsed->manifest, kVectorsNow).code() == StatusCode::kExpired);
+}
+
+namespace {
+
+Status judge_v2(const std::string& bytes) {
+  auto parsed = parse_signed_manifest_v2(bytes);
+  if (!parsed.ok()) return parsed.status();
+  MC_RETURN_IF_ERROR(verify_signatures(parsed.value(), {test_public_key()}, 1));
+  return check_fresh(parsed->manifest, kVectorsNow);
+}
+
+}  // namespace
+
+TEST_CASE("every valid format 2 vector verifies and its canonical bytes match, and the format 1 reader refuses it") {
+  const std::string dir = vectors_dir() + "/v2/valid";
+  auto names = names_with_suffix(dir, ".json");
+  CHECK(names.size() >= 6);
+  CHECK(names_with_suffix(dir, ".canonical") == names);
+  for (const auto& name : names) {
+    CAPTURE(name);
+    std::string text = slurp(dir + "/" + name + ".json");
+    Status verdict = judge_v2(text);
+    CHECK_MESSAGE(verdict.ok(), verdict.message());
+    auto parsed = parse_signed_manifest_v2(text);
+    REQUIRE(parsed.ok());
+    CHECK(canonical_json(parsed->signed_json).value() == slurp(dir + "/" + name + ".canonical"));
+    auto as_v1 = parse_signed_manifest(text);
+    REQUIRE(!as_v1.ok());
+    CHECK(contains(as_v1.status().message(), "unknown schema \"modelcast/manifest/2\""));
+  }
+}
+
+TEST_CASE("every invalid format 2 vector fails with the code and message its .expect file names") {
+  const std::string dir = vectors_dir() + "/v2/invalid";
+  auto names = names_with_suffix(dir, ".json");
+  CHECK(names.size() >= 20);
+  CHECK(names_with_suffix(dir, ".expect") == names);
+  for (const auto& name : names) {
+    CAPTURE(name);
+    auto expect = parse_json_strict(slurp(dir + "/" + name + ".expect"), 1 << 16, name + ".expect");
+    REQUIRE(expect.ok());
+    Status verdict = judge_v2(slurp(dir + "/" + name + ".json"));
+    REQUIRE_MESSAGE(!verdict.ok(), "accepted");
+    CHECK(status_code_name(verdict.code()) == expect->at("code").get<std::string>());
+    CHECK_MESSAGE(contains(verdict.message(), expect->at("message").get<std::string>()), verdict.message());
+  }
 }
