@@ -175,12 +175,17 @@ std::string render_catalog_html(const Json& catalog) {
                                                  {"history", history}});
 }
 
+const std::vector<std::string>& catalog_file_paths() {
+  static const std::vector<std::string> kPaths = {"index.json", "index.html"};
+  return kPaths;
+}
+
 Result<std::vector<std::string>> write_catalog(const std::string& root, const std::string& base_url,
                                                const std::string& generated_at, std::vector<std::string>* warnings) {
   MC_ASSIGN_OR_RETURN(Json catalog, build_catalog(root, base_url, generated_at, warnings));
   MC_RETURN_IF_ERROR(write_file_atomic(root + "/index.json", pretty_json(catalog)));
   MC_RETURN_IF_ERROR(write_file_atomic(root + "/index.html", render_catalog_html(catalog)));
-  return std::vector<std::string>{"index.json", "index.html"};
+  return catalog_file_paths();
 }
 
 }  // namespace modelcast

@@ -23,6 +23,9 @@ Result<Json> build_catalog(const std::string& tree_root, const std::string& base
 
 std::string render_catalog_html(const Json& catalog);
 
+// The tree-relative paths write_catalog writes: index.json, index.html.
+const std::vector<std::string>& catalog_file_paths();
+
 // Writes TREE/index.json and TREE/index.html (atomically); returns their tree-relative paths.
 Result<std::vector<std::string>> write_catalog(const std::string& tree_root, const std::string& base_url,
                                                const std::string& generated_at, std::vector<std::string>* warnings);

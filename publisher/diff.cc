@@ -54,6 +54,18 @@ Json names_diff(const std::vector<std::string>& a, const std::vector<std::string
   return {{"added", added}, {"removed", removed}};
 }
 
+// Keys of two JSON objects: added {key: value}, removed {key: value}, changed {key: [old, new]}.
+Json object_diff(const Json& a, const Json& b) {
+  Json added = Json::object(), removed = Json::object(), changed = Json::object();
+  for (auto it = b.begin(); it != b.end(); ++it)
+    if (!a.contains(it.key())) added[it.key()] = *it;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (!b.contains(it.key())) removed[it.key()] = *it;
+    else if (b.at(it.key()) != *it) changed[it.key()] = {*it, b.at(it.key())};
+  }
+  return {{"added", added}, {"removed", removed}, {"changed", changed}};
+}
+
 bool names_diff_empty(const Json& d) { return d.at("added").empty() && d.at("removed").empty(); }
 
 // Tensors added, removed and changed (dtype, shape, labels) on one side of the config.
@@ -78,6 +90,11 @@ Json tensors_diff(const std::vector<TensorSpec>& a, const std::vector<TensorSpec
       Json labels = names_diff(x.labels, y.labels);
       labels["count"] = {x.labels.size(), y.labels.size()};
       if (names_diff_empty(labels)) labels["reordered"] = true;
+      // Class index by class index: what a device's output index i now means.
+      Json at = Json::array();
+      for (size_t i = 0; i < x.labels.size() && i < y.labels.size(); ++i)
+        if (x.labels[i] != y.labels[i]) at.push_back({{"index", i}, {"old", x.labels[i]}, {"new", y.labels[i]}});
+      labels["changed"] = at;
       c["labels"] = labels;
     }
     if (c.size() > 1) changed.push_back(c);
@@ -113,7 +130,8 @@ Json manifest_diff(const std::string& path, const std::string& model, const std:
   Json config = {{"inputs", tensors_diff(x.config.inputs, y.config.inputs)},
                  {"outputs", tensors_diff(x.config.outputs, y.config.outputs)},
                  {"features", names_diff(x.config.features, y.config.features)},
-                 {"metadata_changed", x.config.metadata != y.config.metadata}};
+                 {"metadata_changed", x.config.metadata != y.config.metadata},
+                 {"metadata", object_diff(x.config.metadata, y.config.metadata)}};
   d["config"] = config;
 
   Json req = Json::object();
@@ -123,7 +141,11 @@ Json manifest_diff(const std::string& path, const std::string& model, const std:
     req["min_app_version"] = {x.requirements.min_app_version, y.requirements.min_app_version};
   if (x.requirements.runtime != y.requirements.runtime) req["runtime"] = {x.requirements.runtime, y.requirements.runtime};
   d["requires"] = req;
+  if (x.rollout_percent != y.rollout_percent)
+    d["rollout"] = {x.rollout_percent ? Json(*x.rollout_percent) : Json(nullptr),
+                    y.rollout_percent ? Json(*y.rollout_percent) : Json(nullptr)};
   if (b) d["expires_at"] = y.expires_at;
+  d["expires"] = {a ? Json(x.expires_at) : Json(nullptr), b ? Json(y.expires_at) : Json(nullptr)};
   return d;
 }
 
@@ -228,6 +250,127 @@ std::string render_diff_text(const Json& diff) {
   }
   for (const auto& k : diff["keys"]["added"]) out += "signing key added: " + k.get<std::string>() + "\n";
   for (const auto& k : diff["keys"]["removed"]) out += "signing key removed: " + k.get<std::string>() + "\n";
+  return out;
+}
+
+namespace {
+
+constexpr size_t kMaxShownValue = 120;
+
+// A value in a code span: no backticks, no line breaks, no table separators, bounded length.
+std::string code(const std::string& raw) {
+  std::string out;
+  for (char c : raw) {
+    if (c == '`') out += '\'';
+    else if (c == '\n' || c == '\r') out += ' ';
+    else if (c == '|') out += "\\|";
+    else out += c;
+  }
+  if (out.size() > kMaxShownValue) out = out.substr(0, kMaxShownValue) + "...";
+  return "`" + out + "`";
+}
+
+std::string code_json(const Json& v) { return v.is_null() ? "none" : code(v.is_string() ? v.get<std::string>() : v.dump()); }
+
+std::string code_list(const Json& arr) {
+  std::string out;
+  for (const auto& v : arr) out += (out.empty() ? "" : ", ") + code_json(v);
+  return out;
+}
+
+std::string arrow(const std::string& a, const std::string& b) { return a + " → " + b; }
+
+std::string short_hash(const Json& sha) { return code(sha.get<std::string>().substr(0, 12)); }
+
+void markdown_tensors(const std::string& side, const Json& t, std::vector<std::string>& lines) {
+  for (const auto& a : t.at("added"))
+    lines.push_back(side + " " + code_json(a.at("name")) + " added: " + code_json(a.at("dtype")) + " " + code(shape_text(a.at("shape"))));
+  for (const auto& r : t.at("removed"))
+    lines.push_back(side + " " + code_json(r.at("name")) + " removed (was " + code_json(r.at("dtype")) + " " +
+                    code(shape_text(r.at("shape"))) + ")");
+  for (const auto& c : t.at("changed")) {
+    const std::string name = side + " " + code_json(c.at("name"));
+    if (c.contains("dtype")) lines.push_back(name + " dtype: " + arrow(code_json(c["dtype"][0]), code_json(c["dtype"][1])));
+    if (c.contains("shape"))
+      lines.push_back(name + " shape: " + arrow(code(shape_text(c["shape"][0])), code(shape_text(c["shape"][1]))));
+    if (!c.contains("labels")) continue;
+    const Json& l = c.at("labels");
+    if (l["count"][0] != l["count"][1]) lines.push_back(name + " label count: " + arrow(l["count"][0].dump(), l["count"][1].dump()));
+    for (const auto& ch : l.at("changed"))
+      lines.push_back(name + " label " + ch.at("index").dump() + ": " + arrow(code_json(ch.at("old")), code_json(ch.at("new"))));
+    if (!l.at("added").empty()) lines.push_back(name + " labels added: " + code_list(l.at("added")));
+    if (!l.at("removed").empty()) lines.push_back(name + " labels removed: " + code_list(l.at("removed")));
+  }
+}
+
+void markdown_object(const std::string& what, const Json& d, std::vector<std::string>& lines) {
+  for (auto it = d.at("added").begin(); it != d.at("added").end(); ++it)
+    lines.push_back(what + " " + code(it.key()) + " added: " + code_json(*it));
+  for (auto it = d.at("removed").begin(); it != d.at("removed").end(); ++it)
+    lines.push_back(what + " " + code(it.key()) + " removed (was " + code_json(*it) + ")");
+  for (auto it = d.at("changed").begin(); it != d.at("changed").end(); ++it)
+    lines.push_back(what + " " + code(it.key()) + ": " + arrow(code_json((*it)[0]), code_json((*it)[1])));
+}
+
+std::string markdown_stream(const Json& m) {
+  auto version = [](const Json& v) { return v.is_null() ? std::string("none") : std::to_string(v.get<uint64_t>()); };
+  std::string out = "#### " + code_json(m.at("model")) + " " + code(m.at("channel").get<std::string>() + "/" +
+                                                                   m.at("platform").get<std::string>()) +
+                    ": version " + arrow(version(m["version"][0]), version(m["version"][1])) + " (" +
+                    m.at("status").get<std::string>() + ")\n\n";
+  const Json& f = m.at("files");
+  if (!f.at("added").empty() || !f.at("removed").empty() || !f.at("changed").empty()) {
+    out += "| file | change | size | sha256 |\n|---|---|---|---|\n";
+    for (const auto& a : f.at("added"))
+      out += "| " + code_json(a.at("path")) + " | added | " + human_size(a.at("size")) + " | " + short_hash(a.at("sha256")) + " |\n";
+    for (const auto& r : f.at("removed"))
+      out += "| " + code_json(r.at("path")) + " | removed | " + human_size(r.at("size")) + " | " + short_hash(r.at("sha256")) +
+             " |\n";
+    for (const auto& c : f.at("changed"))
+      out += "| " + code_json(c.at("path")) + " | changed | " + arrow(human_size(c["size"][0]), human_size(c["size"][1])) + " | " +
+             arrow(short_hash(c["sha256"][0]), short_hash(c["sha256"][1])) + " |\n";
+    out += "\n";
+  } else {
+    out += "Files: unchanged (devices download only the manifest).\n\n";
+  }
+  std::vector<std::string> lines;
+  const Json& cfg = m.at("config");
+  markdown_tensors("input", cfg.at("inputs"), lines);
+  markdown_tensors("output", cfg.at("outputs"), lines);
+  if (!cfg["features"]["added"].empty()) lines.push_back("features added: " + code_list(cfg["features"]["added"]));
+  if (!cfg["features"]["removed"].empty()) lines.push_back("features removed: " + code_list(cfg["features"]["removed"]));
+  if (cfg.contains("metadata")) markdown_object("metadata", cfg.at("metadata"), lines);
+  const Json& req = m.at("requires");
+  if (req.contains("features")) {
+    if (!req["features"]["added"].empty()) lines.push_back("requires features added: " + code_list(req["features"]["added"]));
+    if (!req["features"]["removed"].empty())
+      lines.push_back("requires features removed: " + code_list(req["features"]["removed"]));
+  }
+  for (const char* k : {"min_app_version", "runtime"})
+    if (req.contains(k)) {
+      auto side = [](const Json& v) { return v.get<std::string>().empty() ? std::string("any") : code_json(v); };
+      lines.push_back(std::string("requires ") + k + ": " + arrow(side(req[k][0]), side(req[k][1])));
+    }
+  if (m.contains("rollout")) {
+    auto pct = [](const Json& v) { return v.is_null() ? std::string("everyone") : v.dump() + "%"; };
+    lines.push_back("rollout: " + arrow(pct(m["rollout"][0]), pct(m["rollout"][1])));
+  }
+  if (m.contains("expires") && m["expires"][0] != m["expires"][1])
+    lines.push_back("expires: " + arrow(code_json(m["expires"][0]), code_json(m["expires"][1])));
+  for (const auto& l : lines) out += "- " + l + "\n";
+  if (!lines.empty()) out += "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string render_diff_markdown(const Json& diff) {
+  std::string from = diff.at("from").is_null() ? "(empty)" : diff.at("from").get<std::string>().substr(0, 12);
+  std::string out = "### modelcast: manifest changes " + code(from + ".." + diff.at("to").get<std::string>().substr(0, 12)) + "\n\n";
+  if (diff.at("manifests").empty()) out += "No manifest changed.\n\n";
+  for (const auto& m : diff.at("manifests")) out += markdown_stream(m);
+  for (const auto& k : diff["keys"]["added"]) out += "- signing key added: " + code_json(k) + "\n";
+  for (const auto& k : diff["keys"]["removed"]) out += "- signing key removed: " + code_json(k) + "\n";
   return out;
 }
 

@@ -25,4 +25,11 @@ Result<Json> diff_revisions(const DiffOptions& options);
 // The same as readable text, one block per changed manifest.
 std::string render_diff_text(const Json& diff);
 
+// The same as GitHub-flavoured markdown for a pull request comment: per stream the version
+// change, a table of files added/removed/changed (size, short hash), then every config,
+// requirement, rollout and expiry change item by item, old -> new. Values from manifests
+// are shown in code spans with backticks and line breaks neutralised, so a label cannot
+// inject markdown into the comment.
+std::string render_diff_markdown(const Json& diff);
+
 }  // namespace modelcast

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -240,7 +241,11 @@ struct GitRepo::Impl {
     git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION);
     b->parent.writestream = stored_writestream;
     b->parent.free = stored_backend_free;
-    b->objects_dir = std::string(git_repository_path(repo)) + "objects";
+    // The common folder, not git_repository_path: a linked worktree's private folder
+    // (.git/worktrees/NAME/) has no objects of its own.
+    std::string common = git_repository_commondir(repo);
+    if (!common.empty() && common.back() != '/') common += '/';
+    b->objects_dir = common + "objects";
     int rc = git_odb_add_backend(odb, &b->parent, kStoredBackendPriority);
     git_odb_free(odb);
     if (rc != 0) {
@@ -488,7 +493,63 @@ Result<git_index_entry> index_entry_for(const std::string& workdir, const GitCha
   return e;
 }
 
+Status stage(git_index* index, const std::string& workdir, const std::vector<GitChange>& changes) {
+  for (const auto& change : changes) {
+    if (change.remove) {
+      int rc = git_index_remove_bypath(index, change.path.c_str());
+      if (rc != 0 && rc != GIT_ENOTFOUND) return git_status("unstage " + change.path);
+      continue;
+    }
+    MC_ASSIGN_OR_RETURN(git_index_entry e, index_entry_for(workdir, change));
+    if (git_index_add(index, &e) != 0) return git_status("stage " + change.path);
+  }
+  return OkStatus();
+}
+
 }  // namespace
+
+Result<std::vector<GitPathStatus>> GitRepo::changed_paths(const std::vector<std::string>& prefixes) const {
+  git_status_options opts;
+  git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+  opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+  opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS | GIT_STATUS_OPT_INCLUDE_IGNORED |
+               GIT_STATUS_OPT_RECURSE_IGNORED_DIRS | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+  std::vector<std::string> specs;
+  for (const auto& p : prefixes) specs.push_back(p.empty() || p.back() != '/' ? p : p + "**");
+  std::vector<char*> spec_ptrs;
+  for (auto& p : specs) spec_ptrs.push_back(p.data());
+  opts.pathspec.strings = spec_ptrs.data();
+  opts.pathspec.count = spec_ptrs.size();
+  git_status_list* list = nullptr;
+  if (git_status_list_new(&list, impl_->repo, &opts) != 0) return git_status("status");
+  struct ListFree {
+    git_status_list* l;
+    ~ListFree() { git_status_list_free(l); }
+  } list_free{list};
+  std::vector<GitPathStatus> out;
+  const size_t n = git_status_list_entrycount(list);
+  for (size_t i = 0; i < n; ++i) {
+    const git_status_entry* e = git_status_byindex(list, i);
+    const git_diff_delta* head_index = e->head_to_index;
+    const git_diff_delta* index_disk = e->index_to_workdir;
+    if (!head_index && !index_disk) continue;
+    // Without a HEAD-to-index delta the index equals HEAD for this path; without an
+    // index-to-disk delta the disk equals the index.
+    const bool in_head = head_index ? head_index->status != GIT_DELTA_ADDED
+                                    : index_disk->status != GIT_DELTA_UNTRACKED && index_disk->status != GIT_DELTA_IGNORED;
+    const bool on_disk = index_disk ? index_disk->status != GIT_DELTA_DELETED : head_index->status != GIT_DELTA_DELETED;
+    if (!in_head && !on_disk) continue;
+    const git_diff_delta* d = index_disk ? index_disk : head_index;
+    GitPathStatus p;
+    p.path = d->new_file.path ? d->new_file.path : d->old_file.path;
+    p.status = !on_disk ? 'D' : !in_head ? 'A' : 'M';
+    out.push_back(std::move(p));
+  }
+  std::sort(out.begin(), out.end(), [](const GitPathStatus& a, const GitPathStatus& b) { return a.path < b.path; });
+  out.erase(std::unique(out.begin(), out.end(), [](const GitPathStatus& a, const GitPathStatus& b) { return a.path == b.path; }),
+            out.end());
+  return out;
+}
 
 Result<std::string> GitRepo::commit(const std::vector<GitChange>& changes, const std::string& message) {
   git_repository* repo = impl_->repo;
@@ -506,10 +567,7 @@ Result<std::string> GitRepo::commit(const std::vector<GitChange>& changes, const
     if (git_commit_tree(tree.out(), parent.get()) != 0) return git_status("HEAD tree");
     if (git_index_read_tree(index.get(), tree.get()) != 0) return git_status("read HEAD tree");
   }
-  for (const auto& change : changes) {
-    MC_ASSIGN_OR_RETURN(git_index_entry e, index_entry_for(impl_->workdir, change));
-    if (git_index_add(index.get(), &e) != 0) return git_status("stage " + change.path);
-  }
+  MC_RETURN_IF_ERROR(stage(index.get(), impl_->workdir, changes));
   git_oid tree_oid;
   if (git_index_write_tree_to(&tree_oid, index.get(), repo) != 0) return git_status("write tree");
   Tree new_tree;
@@ -528,10 +586,10 @@ Result<std::string> GitRepo::commit(const std::vector<GitChange>& changes, const
   Index repo_index;
   if (git_repository_index(repo_index.out(), repo) != 0) return git_status("index");
   if (git_index_read(repo_index.get(), 0) != 0) return git_status("read index");
-  for (const auto& change : changes) {
-    MC_ASSIGN_OR_RETURN(git_index_entry e, index_entry_for(impl_->workdir, change));
-    if (git_index_add(repo_index.get(), &e) != 0) return git_status("stage " + change.path);
-  }
+  // `git switch --orphan` (or `checkout --orphan`) may leave another branch's entries in
+  // the index of a new branch: its first commit defines the index instead.
+  if (parent_id.empty() && git_index_read_tree(repo_index.get(), new_tree.get()) != 0) return git_status("reset index");
+  MC_RETURN_IF_ERROR(stage(repo_index.get(), impl_->workdir, changes));
   if (git_index_write(repo_index.get()) != 0) return git_status("write index");
   return oid_hex(&commit_oid);
 }

@@ -16,10 +16,17 @@
 
 namespace modelcast {
 
-// One path to add or replace in the next commit, with the blob id already written.
+// One path to add, replace or remove in the next commit.
 struct GitChange {
   std::string path;  // tree-relative, '/'-separated
-  std::string blob_id;
+  std::string blob_id;  // the blob already written; ignored when `remove`
+  bool remove = false;
+};
+
+// One path whose working-tree file differs from HEAD (staged or not), as `git status` sees it.
+struct GitPathStatus {
+  char status = 'M';  // 'A' not in HEAD (untracked or staged new), 'D' missing on disk, 'M' modified
+  std::string path;
 };
 
 // One entry of a tree-to-tree comparison.
@@ -40,7 +47,8 @@ class GitRepo {
   GitRepo& operator=(GitRepo&&) noexcept;
   ~GitRepo();
 
-  // The .git folder, with a trailing '/'.
+  // This checkout's own .git folder, with a trailing '/' (a linked worktree's private
+  // folder under .git/worktrees/; the lock and temporaries of a tree live there).
   std::string git_dir() const;
   // HEAD's commit id, or "" when the repository has no commit yet.
   Result<std::string> head() const;
@@ -60,8 +68,13 @@ class GitRepo {
   // Paths under `prefix` that differ between two commits ("" for commit_a: the empty tree).
   Result<std::vector<GitDelta>> diff(const std::string& commit_a, const std::string& commit_b, const std::string& prefix) const;
 
+  // Paths under `prefixes` (folders end in '/', anything else is one file) whose file on
+  // disk differs from HEAD, sorted. Ignored files count too: a tree has no ignore rules of its own.
+  Result<std::vector<GitPathStatus>> changed_paths(const std::vector<std::string>& prefixes) const;
+
   // Commits HEAD's tree plus `changes` on the current branch and updates the index entries
-  // of those paths (stat data from the working tree, so `git status` stays clean).
+  // of those paths (stat data from the working tree, so `git status` stays clean). A first
+  // commit (an unborn branch, e.g. a new orphan branch) resets the index to exactly its tree.
   Result<std::string> commit(const std::vector<GitChange>& changes, const std::string& message);
 
  private:

@@ -14,13 +14,14 @@ namespace modelcast {
 
 namespace {
 
+// Empty apart from `.git` (a folder, or the file a linked worktree has).
 bool is_empty_dir(const std::string& path) {
   DIR* d = ::opendir(path.c_str());
   if (!d) return false;
   bool empty = true;
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name != "." && name != "..") {
+    if (name != "." && name != ".." && name != ".git") {
       empty = false;
       break;
     }
@@ -29,13 +30,25 @@ bool is_empty_dir(const std::string& path) {
   return empty;
 }
 
+// A checkout that already exists (an empty clone, or a linked worktree on a new orphan
+// branch, as CI makes for a `models` branch) is adopted when its branch has no commit yet:
+// the tree's first commit starts that branch, and its remote stays configured.
+Result<GitRepo> open_or_create_repo(const std::string& root) {
+  if (!path_exists(root + "/.git")) return GitRepo::init(root);
+  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(root));
+  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
+  if (!head.empty())
+    return error(StatusCode::kExists, root + ": already a git checkout with commits; init needs a new or empty folder, "
+                                             "or a branch without commits (git switch --orphan BRANCH)");
+  return repo;
+}
+
 }  // namespace
 
 Result<InitResult> init_tree(const InitOptions& options) {
   const std::string& root = options.tree;
   if (path_exists(root + "/" + kSettingsFile))
     return error(StatusCode::kExists, root + ": already a modelcast tree (" + kSettingsFile + " exists)");
-  if (path_exists(root + "/.git")) return error(StatusCode::kExists, root + ": already a git repository");
   if (path_exists(root)) {
     struct stat st;
     if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -43,7 +56,7 @@ Result<InitResult> init_tree(const InitOptions& options) {
     if (!is_empty_dir(root)) return error(StatusCode::kExists, root + ": folder is not empty; init needs a new or empty folder");
   }
 
-  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::init(root));
+  MC_ASSIGN_OR_RETURN(GitRepo repo, open_or_create_repo(root));
   for (const char* dir : {"blobs/sha256", "manifests", "keys"}) MC_RETURN_IF_ERROR(make_dirs(root + "/" + dir));
 
   TreeSettings settings;

@@ -1,8 +1,5 @@
 #include "publish.h"
 
-#include <dirent.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -12,8 +9,8 @@
 
 #include "blob_store.h"
 #include "catalog.h"
-#include "git_repo.h"
 #include "keygen.h"
+#include "locked_tree.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
@@ -40,17 +37,6 @@ std::string base_name(const std::string& path) {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-// Leftover temporaries of a publish that crashed; only called with the tree lock held.
-void remove_stale_temporaries(const std::string& tmp_dir) {
-  DIR* d = ::opendir(tmp_dir.c_str());
-  if (!d) return;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.rfind("blob.", 0) == 0) ::unlink((tmp_dir + "/" + name).c_str());
-  }
-  ::closedir(d);
 }
 
 Result<ModelConfig> load_config(const std::string& path) {
@@ -174,41 +160,10 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
 
 namespace {
 
-// The tree opened for writing, with the lock that serialises publishers held.
-struct LockedTree {
-  GitRepo repo;
-  FileLock lock;
-  Tree tree;  // re-read under the lock: the publisher we waited for may have changed it
-  std::string work_dir;  // .git/modelcast: the lock and temporaries, never committed
-};
-
-Result<FileLock> acquire_tree_lock(const PublishOptions& o, const std::string& lock_path) {
-  auto lock = FileLock::acquire(lock_path, false);
-  if (!lock.ok() && lock.status().code() == StatusCode::kBusy) {
-    if (!o.wait_for_lock)
-      return error(StatusCode::kBusy, o.tree + ": another publish holds the tree lock (" + lock_path + "); retry later");
-    std::fprintf(stderr, "waiting for another publish to finish (%s)\n", lock_path.c_str());
-    lock = FileLock::acquire(lock_path, true);
-  }
-  return lock;
-}
-
-Result<LockedTree> lock_tree(const PublishOptions& o) {
-  MC_RETURN_IF_ERROR(Tree::open(o.tree).status());
-  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(o.tree));
-  const std::string work_dir = repo.git_dir() + "modelcast";
-  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
-  MC_ASSIGN_OR_RETURN(FileLock lock, acquire_tree_lock(o, work_dir + "/lock"));
-  remove_stale_temporaries(work_dir + "/tmp");
-  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(o.tree));
-  return LockedTree{std::move(repo), std::move(lock), std::move(tree), work_dir};
-}
-
 // What a stream holds on disk before this publish.
 struct StreamState {
   std::optional<Manifest> previous;  // the current manifest
   uint64_t last_version = 0;         // the highest of the current and the versioned manifests
-  std::vector<uint64_t> versions;    // versioned manifests on disk, ascending
 };
 
 Result<StreamState> read_stream_state(const Tree& tree, const std::string& model, const std::string& channel,
@@ -228,7 +183,6 @@ Result<StreamState> read_stream_state(const Tree& tree, const std::string& model
   for (const auto& s : streams)
     if (s.model == model && s.channel == channel && s.platform == platform && !s.versions.empty()) {
       state.last_version = std::max(state.last_version, s.versions.back());
-      state.versions = s.versions;
     }
   return state;
 }
@@ -281,15 +235,6 @@ Result<bool> keeps_current_version(const Manifest& previous, const Manifest& nex
   return false;
 }
 
-// The versioned manifest (immutable: O_EXCL refuses to replace one), then the current one.
-Status write_manifests(const Tree& tree, const Manifest& next, const std::string& signed_text) {
-  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(next.model, next.channel, next.platform))));
-  MC_RETURN_IF_ERROR(
-      write_new_file(tree.path(TreeLayout::versioned_manifest(next.model, next.channel, next.platform, next.version)),
-                     signed_text, 0644));
-  return write_file_atomic(tree.path(TreeLayout::current_manifest(next.model, next.channel, next.platform)), signed_text);
-}
-
 // Publishes the signing key's public half and trusts it in the settings; returns the
 // key's tree-relative path.
 Result<std::string> trust_signing_key(Tree& tree, const PublicKey& key) {
@@ -313,65 +258,6 @@ Result<std::vector<std::string>> rewrite_catalog(const Tree& tree, const std::st
   return catalog_files;
 }
 
-// A publish that died after writing its manifests but before committing left them on
-// disk only: the next commit takes them (and the blobs they name) along. Adds their
-// paths to `small_files`.
-Result<std::vector<Manifest>> uncommitted_manifests(const GitRepo& repo, const std::string& head, const Tree& tree,
-                                                    const Manifest& next, const std::vector<uint64_t>& versions,
-                                                    std::vector<std::string>* small_files) {
-  std::vector<Manifest> uncommitted;
-  for (uint64_t v : versions) {
-    std::string rel = TreeLayout::versioned_manifest(next.model, next.channel, next.platform, v);
-    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, rel));
-    if (!committed.empty()) continue;
-    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), kMaxManifestBytes));
-    auto parsed = parse_signed_manifest(text);
-    if (!parsed.ok()) return parsed.status().with_context(tree.path(rel));
-    uncommitted.push_back(std::move(parsed->manifest));
-    small_files->push_back(rel);
-  }
-  return uncommitted;
-}
-
-// Writes the git objects of the commit. Blobs the previous commit does not hold are
-// streamed in; a blob already committed (same content published before) is neither
-// re-read nor re-added. Unchanged small files yield the same git blob id, so listing
-// one that did not change (the key, the settings) adds nothing to the commit.
-Result<std::vector<GitChange>> stage_changes(GitRepo& repo, const std::string& head, const Tree& tree,
-                                             const std::vector<const FileEntry*>& referenced,
-                                             const std::vector<std::string>& small_files) {
-  std::vector<GitChange> changes;
-  std::set<std::string> blob_paths;
-  for (const FileEntry* f : referenced) {
-    if (!blob_paths.insert(f->url).second) continue;
-    MC_ASSIGN_OR_RETURN(std::string committed, repo.blob_at(head, f->url));
-    if (!committed.empty()) continue;
-    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob_from_file(tree.path(f->url)));
-    changes.push_back({f->url, id});
-  }
-  for (const auto& rel : small_files) {
-    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), 64 << 20));
-    MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob(text));
-    changes.push_back({rel, id});
-  }
-  return changes;
-}
-
-// One commit holding the new version, its blobs, the key, the settings, the catalog and
-// any manifests an earlier crashed publish left uncommitted.
-Result<std::string> commit_version(GitRepo& repo, const Tree& tree, const Manifest& next, const StreamState& stream,
-                                   std::vector<std::string> small_files, const PublishResult& result) {
-  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
-  std::vector<const FileEntry*> referenced;
-  for (const auto& f : next.files) referenced.push_back(&f);
-  MC_ASSIGN_OR_RETURN(std::vector<Manifest> uncommitted,
-                      uncommitted_manifests(repo, head, tree, next, stream.versions, &small_files));
-  for (const auto& m : uncommitted)
-    for (const auto& f : m.files) referenced.push_back(&f);
-  MC_ASSIGN_OR_RETURN(std::vector<GitChange> changes, stage_changes(repo, head, tree, referenced, small_files));
-  return repo.commit(changes, result.message + "\n\n" + commit_body(next, result.key_id));
-}
-
 }  // namespace
 
 Result<PublishResult> publish(const PublishOptions& o) {
@@ -379,8 +265,9 @@ Result<PublishResult> publish(const PublishOptions& o) {
   MC_RETURN_IF_ERROR(check_publish_options(o, &sources));
   const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
 
-  MC_ASSIGN_OR_RETURN(LockedTree locked, lock_tree(o));
-  Tree& tree = locked.tree;
+  // Takes the lock, and commits whatever an interrupted command left before anything else.
+  MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish"));
+  Tree& tree = locked.tree();
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
@@ -399,7 +286,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
   result.key_id = key->public_key().key_id();
 
   Manifest next = draft_manifest(o, channel, config);
-  BlobStore store(tree.root(), locked.work_dir + "/tmp");
+  BlobStore store(tree.root(), locked.tmp_dir());
   MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, &next, &result));
   if (stream.previous) {
     MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next, now, o.refresh_within_days, &result));
@@ -415,15 +302,23 @@ Result<PublishResult> publish(const PublishOptions& o) {
   next.published_at = format_timestamp(now);
   next.expires_at = format_timestamp(now + int64_t{days} * 86400);
   MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, {&key.value()}));
-  MC_RETURN_IF_ERROR(write_manifests(tree, next, signed_text));
-  MC_ASSIGN_OR_RETURN(std::string key_rel, trust_signing_key(tree, key->public_key()));
-  MC_ASSIGN_OR_RETURN(std::vector<std::string> catalog_files, rewrite_catalog(tree, next.published_at));
-
   const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
-  std::vector<std::string> small_files = {versioned_rel, result.manifest_path, key_rel, kSettingsFile};
-  small_files.insert(small_files.end(), catalog_files.begin(), catalog_files.end());
+  const std::string key_rel = TreeLayout::key_file(result.key_id);
+  // Everything the commit holds, recorded before the first manifest is written, so an
+  // interrupted publish is committed by the next command. Unchanged files (the key, the
+  // settings) add nothing to the commit; blobs already committed are not re-read.
+  std::vector<std::string> commit_paths;
+  for (const auto& f : next.files) commit_paths.push_back(f.url);
+  for (const auto& rel : {versioned_rel, result.manifest_path, key_rel, std::string(kSettingsFile)}) commit_paths.push_back(rel);
+  for (const auto& rel : catalog_file_paths()) commit_paths.push_back(rel);
+  MC_RETURN_IF_ERROR(locked.record(commit_paths));
+  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
+  MC_RETURN_IF_ERROR(trust_signing_key(tree, key->public_key()).status());
+  MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
+
   result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
-  MC_ASSIGN_OR_RETURN(result.commit, commit_version(locked.repo, tree, next, stream, std::move(small_files), result));
+  MC_ASSIGN_OR_RETURN(result.commit,
+                      locked.commit(commit_paths, result.message + "\n\n" + commit_body(next, result.key_id)));
   result.version = next.version;
   result.versioned_path = versioned_rel;
   result.files = next.files;

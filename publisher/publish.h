@@ -3,8 +3,9 @@
 //
 // Order of writes is what makes a crash at any point harmless: blobs (fsynced) first, then
 // the immutable versioned manifest, then the current manifest, then the catalog, then one
-// git commit. A crash leaves at worst orphaned blobs and uncommitted manifests that the
-// next publish commits. Publishers on one tree are serialised by a lock in the .git folder.
+// git commit. A crash leaves at worst orphaned blobs and uncommitted files that the next
+// publish, refresh or gc commits first (see locked_tree.h, which also holds the lock that
+// serialises them).
 #pragma once
 
 #include <cstdint>

@@ -106,6 +106,32 @@ Result<Tree> Tree::open(const std::string& root) {
 
 Status Tree::save_settings() const { return write_file_atomic(path(kSettingsFile), pretty_json(settings_to_json(settings_))); }
 
+Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
+                              const std::string& platform, uint64_t version, const std::string& signed_text) {
+  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(model, channel, platform))));
+  // A versioned manifest is immutable: O_EXCL refuses to replace one.
+  MC_RETURN_IF_ERROR(write_new_file(tree.path(TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
+  return write_file_atomic(tree.path(TreeLayout::current_manifest(model, channel, platform)), signed_text);
+}
+
+std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems) {
+  std::vector<PublicKey> keys;
+  for (const auto& id : tree.settings().trusted_keys) {
+    std::string rel = TreeLayout::key_file(id);
+    auto key = PublicKey::from_pem_file(tree.path(rel));
+    if (!key.ok()) {
+      problems->push_back(rel + ": trusted in " + kSettingsFile + " but unreadable: " + key.status().message());
+      continue;
+    }
+    if (key->key_id() != id) {
+      problems->push_back(rel + ": holds key " + key->key_id() + ", not " + id);
+      continue;
+    }
+    keys.push_back(*key);
+  }
+  return keys;
+}
+
 std::string cache_headers_file() {
   return "# Cache rules for static hosts that read _headers (Netlify, Cloudflare Pages).\n"
          "# Blob and delta URLs name their content by SHA-256: their bytes never change.\n"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "modelcast/canonical_json.h"
+#include "modelcast/signing.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -55,6 +56,16 @@ class Tree {
   std::string root_;
   TreeSettings settings_;
 };
+
+// Writes a signed version of a stream: the immutable versioned manifest (never replacing
+// one) and then the current manifest devices read (atomically);
+// `model`/`channel`/`platform`/`version` are those `signed_text` states.
+Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
+                              const std::string& platform, uint64_t version, const std::string& signed_text);
+
+// The public keys of keys/<id>.pub for every id the settings trust. A key that is missing,
+// unreadable or not the id it is filed under is left out and named in `problems`.
+std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems);
 
 // The manifests of one (model, channel, platform) found on disk.
 struct StreamFiles {

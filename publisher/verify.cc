@@ -7,6 +7,7 @@
 
 #include "blob_store.h"
 #include "git_repo.h"
+#include "locked_tree.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
@@ -183,20 +184,30 @@ std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned,
     else report->problems.push_back("--pubkey " + pinned + ": " + key.status().message());
     return keys;
   }
-  for (const auto& id : tree.settings().trusted_keys) {
-    std::string rel = TreeLayout::key_file(id);
-    auto key = PublicKey::from_pem_file(tree.path(rel));
-    if (!key.ok()) {
-      report->problems.push_back(rel + ": trusted in " + kSettingsFile + " but unreadable: " + key.status().message());
-      continue;
-    }
-    if (key->key_id() != id) {
-      report->problems.push_back(rel + ": holds key " + key->key_id() + ", not " + id);
-      continue;
-    }
-    keys.push_back(*key);
+  return load_trusted_keys(tree, &report->problems);
+}
+
+// What is served is what is committed and pushed: a file on disk that differs from HEAD
+// is a problem (unless another problem already names it, or it is an orphaned blob).
+void check_committed(const Tree& tree, VerifyReport* report) {
+  auto repo = GitRepo::open(tree.root());
+  if (!repo.ok()) return;  // a copy without .git: nothing to compare with
+  auto changes = classify_uncommitted(*repo, tree, {});
+  if (!changes.ok()) {
+    report->problems.push_back(changes.status().message());
+    return;
   }
-  return keys;
+  auto named = [&](const std::string& path) {
+    for (const auto& p : report->problems)
+      if (p.compare(0, path.size(), path) == 0) return true;
+    return false;
+  };
+  for (const auto& c : changes->ours)
+    if (!named(c.path))
+      report->problems.push_back(describe(c) + ": not committed; the next publish, refresh or gc commits it");
+  for (const auto& c : changes->foreign)
+    if (!named(c.path))
+      report->problems.push_back(describe(c) + ": not committed, and not a change modelcast made; commit or revert it");
 }
 
 }  // namespace
@@ -225,6 +236,7 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   for (const auto& s : streams) verifier.stream(s);
   verifier.blobs();
   check_history(tree, streams, &report);
+  check_committed(tree, &report);
   return report;
 }
 

@@ -10,12 +10,14 @@
 #include <sstream>
 
 #include "diff.h"
+#include "gc.h"
 #include "init_tree.h"
 #include "keygen.h"
 #include "modelcast/canonical_json.h"
 #include "modelcast/names.h"
 #include "progress.h"
 #include "publish.h"
+#include "refresh.h"
 #include "verify.h"
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_commands.h"
@@ -81,6 +83,13 @@ struct Cli {
   // diff
   DiffOptions dif;
   bool dif_json = false;
+  std::string dif_format = "text";
+  // refresh
+  RefreshOptions ref;
+  bool ref_json = false, ref_no_wait = false;
+  // gc
+  GcOptions gco;
+  bool gc_json = false, gc_no_wait = false;
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
   ConfigInitOptions cfg;
   std::string cfg_features;
@@ -93,6 +102,8 @@ struct Cli {
   CLI::App* publish_cmd = nullptr;
   CLI::App* verify_cmd = nullptr;
   CLI::App* diff_cmd = nullptr;
+  CLI::App* refresh_cmd = nullptr;
+  CLI::App* gc_cmd = nullptr;
   CLI::App* config_init_cmd = nullptr;
   CLI::App* inspect_cmd = nullptr;
 
@@ -136,6 +147,11 @@ struct Cli {
     diff_cmd->add_option("REV_A", dif.rev_a, "Older revision (default HEAD~1)");
     diff_cmd->add_option("REV_B", dif.rev_b, "Newer revision (default HEAD)");
     diff_cmd->add_flag("--json", dif_json, "Print the result as one JSON object");
+    diff_cmd->add_option("--format", dif_format, "text (default), markdown (for a pull request comment) or json")
+        ->check(CLI::IsMember({"text", "markdown", "json"}));
+
+    add_refresh_command();
+    add_gc_command();
 
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
     CLI::App* config_cmd = app.add_subcommand("config", "Model configuration helpers");
@@ -148,6 +164,90 @@ struct Cli {
     inspect_cmd->add_option("MODEL_FILE", inspect_file, "Model file")->required();
     inspect_cmd->add_flag("--json", inspect_json, "Print the result as one JSON object");
 #endif
+  }
+
+  void add_refresh_command() {
+    refresh_cmd = app.add_subcommand("refresh", "Re-sign current manifests that expire soon as new versions (same content)");
+    refresh_cmd->add_option("TREE", ref.tree, "The tree")->required();
+    refresh_cmd->add_option("--key", ref.key_path, "Private signing key the tree trusts")->required();
+    refresh_cmd->add_option("--within", ref.within_days, "Refresh manifests that expire within DAYS (default 14)");
+    refresh_cmd->add_option("--expires-in", ref.expires_in_days, "Days until the refreshed manifests expire (default: the tree's)");
+    refresh_cmd->add_flag("--no-wait", ref_no_wait, "Fail at once if another command holds the tree lock");
+    refresh_cmd->add_flag("--json", ref_json, "Print the result as one JSON object");
+  }
+
+  void add_gc_command() {
+    gc_cmd = app.add_subcommand("gc", "Remove old versions, blobs, parts and deltas no kept manifest needs");
+    gc_cmd->add_option("TREE", gco.tree, "The tree")->required();
+    gc_cmd->add_option("--keep", gco.keep, "Newest versions kept per stream (default 3)");
+    gc_cmd->add_option("--grace", gco.grace_days, "Also keep versions published within DAYS (default 7)");
+    gc_cmd->add_flag("--dry-run", gco.dry_run, "Only say what would be removed");
+    gc_cmd->add_flag("--no-wait", gc_no_wait, "Fail at once if another command holds the tree lock");
+    gc_cmd->add_flag("--json", gc_json, "Print the result as one JSON object");
+  }
+
+  int run_refresh() {
+    ref.wait_for_lock = !ref_no_wait;
+    if (refresh_cmd->count("--expires-in") && ref.expires_in_days <= 0)
+      return fail(error(StatusCode::kInvalidArgument, "--expires-in: must be 1 to 3650 days"));
+    Status usage = check_refresh_options(ref);
+    if (!usage.ok()) return fail(usage);
+    auto r = refresh(ref);
+    if (!r.ok()) return fail_runtime(r.status());
+    if (ref_json) {
+      Json streams = Json::array();
+      for (const auto& s : r->refreshed)
+        streams.push_back({{"model", s.model},
+                           {"channel", s.channel},
+                           {"platform", s.platform},
+                           {"previous_version", s.previous_version},
+                           {"version", s.version},
+                           {"previous_expires_at", s.previous_expires_at},
+                           {"expires_at", s.expires_at}});
+      Json j = {{"status", r->refreshed.empty() ? "nothing-to-refresh" : "refreshed"},
+                {"streams", r->streams},
+                {"refreshed", streams},
+                {"keyid", r->key_id}};
+      if (!r->commit.empty()) j["commit"] = r->commit;
+      print_json(j);
+    } else if (r->refreshed.empty()) {
+      std::printf("nothing to refresh: none of %zu current manifest(s) expires within %d days\n", r->streams, ref.within_days);
+    } else {
+      for (const auto& s : r->refreshed)
+        std::printf("refreshed %s %llu -> %llu (%s/%s), expires %s\n", s.model.c_str(),
+                    static_cast<unsigned long long>(s.previous_version), static_cast<unsigned long long>(s.version),
+                    s.channel.c_str(), s.platform.c_str(), s.expires_at.c_str());
+      std::printf("commit %s\n", r->commit.c_str());
+    }
+    return kExitOk;
+  }
+
+  int run_gc() {
+    gco.wait_for_lock = !gc_no_wait;
+    Status usage = check_gc_options(gco);
+    if (!usage.ok()) return fail(usage);
+    auto r = gc(gco);
+    if (!r.ok()) return fail_runtime(r.status());
+    for (const auto& w : r->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    if (gc_json) {
+      Json j = {{"status", gco.dry_run ? "dry-run" : r->removed.empty() ? "nothing-to-remove" : "removed"},
+                {"removed", r->removed},
+                {"manifests_removed", r->manifests_removed},
+                {"files_removed", r->files_removed},
+                {"bytes_freed", r->bytes_freed},
+                {"manifests_kept", r->manifests_kept}};
+      if (!r->commit.empty()) j["commit"] = r->commit;
+      print_json(j);
+      return kExitOk;
+    }
+    const char* verb = gco.dry_run ? "would remove" : "removed";
+    for (const auto& rel : r->removed) std::printf("%s %s\n", verb, rel.c_str());
+    if (r->removed.empty()) std::printf("nothing to remove: %zu versioned manifest(s) kept\n", r->manifests_kept);
+    else
+      std::printf("%s %zu manifest(s) and %zu blob file(s), %s freed\n", verb, r->manifests_removed, r->files_removed,
+                  human_size(r->bytes_freed).c_str());
+    if (!r->commit.empty()) std::printf("commit %s\n", r->commit.c_str());
+    return kExitOk;
   }
 
   int run_init() {
@@ -231,7 +331,8 @@ struct Cli {
   int run_diff() {
     auto r = diff_revisions(dif);
     if (!r.ok()) return fail_runtime(r.status());
-    if (dif_json) print_json(*r);
+    if (dif_json || dif_format == "json") print_json(*r);
+    else if (dif_format == "markdown") std::fputs(render_diff_markdown(*r).c_str(), stdout);
     else std::fputs(render_diff_text(*r).c_str(), stdout);
     return kExitOk;
   }
@@ -242,6 +343,8 @@ struct Cli {
     if (publish_cmd->parsed()) return run_publish();
     if (verify_cmd->parsed()) return run_verify();
     if (diff_cmd->parsed()) return run_diff();
+    if (refresh_cmd->parsed()) return run_refresh();
+    if (gc_cmd->parsed()) return run_gc();
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
     if (config_init_cmd->parsed()) {
       if (!cfg_features.empty()) cfg.features = split_list(cfg_features);

@@ -325,8 +325,8 @@ TEST_CASE("two publishes at once both land, one after the other") {
   RunResult ra = wait_cli(a), rb = wait_cli(b);
   REQUIRE_MESSAGE(ra.exit_code == 0, ra.err);
   REQUIRE_MESSAGE(rb.exit_code == 0, rb.err);
-  CHECK(ra.err.find("waiting for another publish") != std::string::npos);
-  CHECK(rb.err.find("waiting for another publish") != std::string::npos);
+  CHECK(ra.err.find("waiting for another modelcast command") != std::string::npos);
+  CHECK(rb.err.find("waiting for another modelcast command") != std::string::npos);
   std::vector<int> versions = {parse_stdout_json(ra)["version"].get<int>(), parse_stdout_json(rb)["version"].get<int>()};
   std::sort(versions.begin(), versions.end());
   CHECK(versions == std::vector<int>{1, 2});
@@ -347,7 +347,7 @@ TEST_CASE("publish --no-wait fails clearly while another publisher holds the loc
   args.push_back("--no-wait");
   RunResult r = run_cli(args);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("another publish holds the tree lock") != std::string::npos);
+  CHECK(r.err.find("holds the tree lock") != std::string::npos);
   CHECK_FALSE(path_exists(f.tree + "/manifests/m"));
 }
 
@@ -369,7 +369,7 @@ TEST_CASE("the catalog page escapes what it shows and keeps every version") {
   CHECK(html.find("{{") == std::string::npos);
 }
 
-TEST_CASE("a publish whose commit never happened is committed by the next publish") {
+TEST_CASE("a publish whose commit never happened is committed by the next publish, in a commit of its own") {
   TempDir dir;
   Fixture f = make_fixture(dir);
   write_random(dir / "m.bin", 5000, 61);
@@ -384,12 +384,16 @@ TEST_CASE("a publish whose commit never happened is committed by the next publis
   RunResult r = run_cli(publish_args(f, "crash", {dir / "m.bin"}));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(parse_stdout_json(r)["version"] == 2);
+  // Version 1's files get a commit of their own, before version 2's.
+  CommitInfo recovered = read_commit(f.tree, "HEAD~1");
+  CHECK(recovered.message.rfind("recover: ", 0) == 0);
+  CHECK(read_commit(f.tree, "HEAD~2").id == init_commit);
+  CHECK(contains(recovered.changed_paths, "manifests/crash/stable/android/1.json"));
+  CHECK(contains(recovered.changed_paths, v1.manifest.files[0].url));
+  CHECK(contains(recovered.changed_paths, "keys/" + f.key_id + ".pub"));
   CommitInfo c = read_commit(f.tree, "HEAD");
   CHECK(c.parents == 1);
-  CHECK(contains(c.changed_paths, "manifests/crash/stable/android/1.json"));
   CHECK(contains(c.changed_paths, "manifests/crash/stable/android/2.json"));
-  CHECK(contains(c.changed_paths, v1.manifest.files[0].url));
-  CHECK(contains(c.changed_paths, "keys/" + f.key_id + ".pub"));
   CHECK(dirty_paths(f.tree) == 0);
   RunResult v = run_cli({"verify", f.tree});
   CHECK_MESSAGE(v.exit_code == 0, v.err);

@@ -14,7 +14,9 @@
 
 namespace modelcast::test {
 
-Child spawn_cli(const std::vector<std::string>& args, const std::string& log_prefix) {
+namespace {
+
+Child spawn_program(const std::string& program, const std::vector<std::string>& args, const std::string& log_prefix) {
   Child c;
   c.out_path = log_prefix + ".out";
   c.err_path = log_prefix + ".err";
@@ -27,15 +29,26 @@ Child spawn_cli(const std::vector<std::string>& args, const std::string& log_pre
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
     std::vector<char*> argv;
-    std::string cli = MODELCAST_CLI;
-    argv.push_back(cli.data());
+    std::string path = program;
+    argv.push_back(path.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(cli.c_str(), argv.data());
+    ::execv(path.c_str(), argv.data());
     ::_exit(127);
   }
   return c;
+}
+
+std::string next_log_prefix() {
+  static int counter = 0;
+  return "/tmp/modelcast-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+}  // namespace
+
+Child spawn_cli(const std::vector<std::string>& args, const std::string& log_prefix) {
+  return spawn_program(MODELCAST_CLI, args, log_prefix);
 }
 
 RunResult wait_cli(const Child& c) {
@@ -55,11 +68,14 @@ RunResult wait_cli(const Child& c) {
   return r;
 }
 
-RunResult run_cli(const std::vector<std::string>& args) {
-  static int counter = 0;
-  std::string prefix = "/tmp/modelcast-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  RunResult r = wait_cli(spawn_cli(args, prefix));
-  return r;
+RunResult run_cli(const std::vector<std::string>& args) { return wait_cli(spawn_cli(args, next_log_prefix())); }
+
+RunResult run_shell(const std::string& command) { return wait_cli(spawn_program("/bin/sh", {"-c", command}, next_log_prefix())); }
+
+std::string quote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 void write_text(const std::string& path, const std::string& text) {

@@ -25,6 +25,11 @@ struct RunResult {
 // Runs `modelcast args...` and waits for it.
 RunResult run_cli(const std::vector<std::string>& args);
 
+// Runs `/bin/sh -c command` (git set-ups, scripts) and waits for it.
+RunResult run_shell(const std::string& command);
+// `arg` quoted for a shell command line.
+std::string quote(const std::string& arg);
+
 // Starts `modelcast args...` with stdout/stderr into files beside `log_prefix`.
 struct Child {
   pid_t pid = -1;

@@ -1,0 +1,246 @@
+#include "locked_tree.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "modelcast/signed_manifest.h"
+#include "modelcast/signing.h"
+
+namespace modelcast {
+
+namespace {
+
+// Files up to this size are read whole into a git blob; larger ones are streamed.
+constexpr uint64_t kSmallFileBytes = 1 << 20;
+constexpr size_t kMaxJournalBytes = 16 << 20;
+constexpr size_t kMaxNamedPaths = 10;
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+// Blobs, parts and deltas: named by their content, written once, never rewritten.
+bool is_content_addressed(const std::string& rel) {
+  return starts_with(rel, "blobs/") || starts_with(rel, "parts/") || starts_with(rel, "deltas/");
+}
+
+bool is_manifest(const std::string& rel) { return starts_with(rel, "manifests/") || starts_with(rel, "v2/manifests/"); }
+
+// Derived or settings files: whatever is on disk is what the next commit should hold.
+bool is_tree_file(const std::string& rel) {
+  return rel == kSettingsFile || rel == "index.json" || rel == "index.html" || rel == "_headers" || rel == ".nojekyll";
+}
+
+std::string journal_path(const std::string& work_dir) { return work_dir + "/journal"; }
+
+Result<std::vector<std::string>> read_journal(const std::string& work_dir) {
+  std::vector<std::string> out;
+  auto text = read_file(journal_path(work_dir), kMaxJournalBytes);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return out;
+    return text.status();
+  }
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t end = text->find('\n', pos);
+    if (end == std::string::npos) end = text->size();
+    if (end > pos) out.push_back(text->substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+Status remove_journal(const std::string& work_dir) {
+  if (::unlink(journal_path(work_dir).c_str()) != 0 && errno != ENOENT)
+    return error(StatusCode::kIOError, journal_path(work_dir) + ": " + std::strerror(errno));
+  return OkStatus();
+}
+
+// Every file in the temporaries folder belongs to a command that held the lock and died.
+void remove_temporaries(const std::string& tmp_dir) {
+  DIR* d = ::opendir(tmp_dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") ::unlink((tmp_dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
+// A signed manifest stored where its own fields say it belongs.
+bool stored_where_it_says(const Manifest& m, const std::string& rel) {
+  std::string plain = starts_with(rel, "v2/") ? rel.substr(3) : rel;
+  return plain == TreeLayout::current_manifest(m.model, m.channel, m.platform) ||
+         plain == TreeLayout::versioned_manifest(m.model, m.channel, m.platform, m.version);
+}
+
+bool is_versioned_manifest_path(const std::string& rel) {
+  // manifests/<m>/<c>/<p>/<v>.json has four '/' (five under v2/).
+  size_t slashes = 0;
+  for (char c : rel) slashes += c == '/';
+  return slashes == (starts_with(rel, "v2/") ? 5u : 4u);
+}
+
+std::string join_named(const std::vector<GitPathStatus>& changes) {
+  std::string out;
+  for (size_t i = 0; i < changes.size() && i < kMaxNamedPaths; ++i) out += (i ? ", " : "") + describe(changes[i]);
+  if (changes.size() > kMaxNamedPaths) out += " and " + std::to_string(changes.size() - kMaxNamedPaths) + " more";
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& tree_own_paths() {
+  static const std::vector<std::string> kPaths = {"manifests/", "v2/",        "blobs/",     "parts/",    "deltas/",  "keys/",
+                                                  kSettingsFile, "index.json", "index.html", "_headers", ".nojekyll"};
+  return kPaths;
+}
+
+std::string describe(const GitPathStatus& change) {
+  const char* what = change.status == 'A' ? "added" : change.status == 'D' ? "deleted" : "modified";
+  return change.path + " (" + what + ")";
+}
+
+Result<UncommittedChanges> classify_uncommitted(const GitRepo& repo, const Tree& tree, const std::vector<std::string>& journal) {
+  UncommittedChanges out;
+  MC_ASSIGN_OR_RETURN(auto changed, repo.changed_paths(tree_own_paths()));
+  if (changed.empty()) return out;
+  const std::set<std::string> recorded(journal.begin(), journal.end());
+  std::vector<std::string> key_problems;
+  const std::vector<PublicKey> keys = load_trusted_keys(tree, &key_problems);
+  std::set<std::string> named_blobs;
+  std::vector<GitPathStatus> blobs;
+  for (const auto& c : changed) {
+    const bool ours_by_journal = recorded.count(c.path) > 0;
+    if (is_content_addressed(c.path)) {
+      if (ours_by_journal) out.ours.push_back(c);
+      else if (c.status == 'A') blobs.push_back(c);
+      else out.foreign.push_back(c);
+      continue;
+    }
+    if (c.status == 'D') {
+      (ours_by_journal ? out.ours : out.foreign).push_back(c);
+      continue;
+    }
+    if (is_manifest(c.path)) {
+      // Even a journalled manifest must be whole and signed: a torn write is not committed.
+      auto text = read_file(tree.path(c.path), kMaxManifestBytes);
+      auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
+      bool proven = parsed.ok() && verify_signatures(*parsed, keys, 1).ok() && stored_where_it_says(parsed->manifest, c.path) &&
+                    (ours_by_journal || c.status == 'A' || !is_versioned_manifest_path(c.path));
+      if (!proven) {
+        out.foreign.push_back(c);
+        continue;
+      }
+      for (const auto& f : parsed->manifest.files) named_blobs.insert(f.url);
+      out.ours.push_back(c);
+      continue;
+    }
+    if (starts_with(c.path, "keys/")) {
+      auto key = PublicKey::from_pem_file(tree.path(c.path));
+      bool proven = ours_by_journal || (c.status == 'A' && key.ok() && TreeLayout::key_file(key->key_id()) == c.path);
+      (proven ? out.ours : out.foreign).push_back(c);
+      continue;
+    }
+    (is_tree_file(c.path) ? out.ours : out.foreign).push_back(c);
+  }
+  for (const auto& b : blobs) (named_blobs.count(b.path) ? out.ours : out.orphans).push_back(b);
+  return out;
+}
+
+LockedTree::LockedTree(GitRepo repo, Tree tree, FileLock lock, std::string work_dir)
+    : repo_(std::move(repo)), tree_(std::move(tree)), lock_(std::move(lock)), work_dir_(std::move(work_dir)) {}
+LockedTree::LockedTree(LockedTree&&) noexcept = default;
+LockedTree& LockedTree::operator=(LockedTree&&) noexcept = default;
+LockedTree::~LockedTree() = default;
+
+Result<LockedTree> LockedTree::open(const std::string& tree_dir, bool wait_for_lock, const std::string& command) {
+  MC_RETURN_IF_ERROR(Tree::open(tree_dir).status());
+  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(tree_dir));
+  const std::string work_dir = repo.git_dir() + "modelcast";
+  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
+  const std::string lock_path = work_dir + "/lock";
+  auto lock = FileLock::acquire(lock_path, false);
+  if (!lock.ok() && lock.status().code() == StatusCode::kBusy) {
+    if (!wait_for_lock)
+      return error(StatusCode::kBusy, tree_dir + ": another modelcast command (publish, refresh or gc) holds the tree lock (" +
+                                          lock_path + "); retry later");
+    std::fprintf(stderr, "waiting for another modelcast command (publish, refresh or gc) to finish (%s)\n", lock_path.c_str());
+    lock = FileLock::acquire(lock_path, true);
+  }
+  if (!lock.ok()) return lock.status();
+  remove_temporaries(work_dir + "/tmp");
+  // Re-read under the lock: the command we waited for may have changed the settings.
+  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(tree_dir));
+  LockedTree locked(std::move(repo), std::move(tree), std::move(lock).value(), work_dir);
+  MC_RETURN_IF_ERROR(locked.recover(command));
+  return locked;
+}
+
+Status LockedTree::recover(const std::string& command) {
+  MC_ASSIGN_OR_RETURN(auto journal, read_journal(work_dir_));
+  MC_ASSIGN_OR_RETURN(UncommittedChanges changes, classify_uncommitted(repo_, tree_, journal));
+  if (!changes.foreign.empty())
+    return error(StatusCode::kExists, tree_.root() + ": " + command + " refused: uncommitted changes modelcast did not make: " +
+                                          join_named(changes.foreign) + "; commit or revert them (git -C " + tree_.root() +
+                                          " status)");
+  if (changes.ours.empty()) return remove_journal(work_dir_);
+  std::vector<std::string> paths;
+  for (const auto& c : changes.ours) paths.push_back(c.path);
+  // A settings file rewritten by the interrupted command is read again from disk.
+  MC_ASSIGN_OR_RETURN(tree_, Tree::open(tree_.root()));
+  MC_ASSIGN_OR_RETURN(recovered_commit_,
+                      commit(paths, "recover: commit " + std::to_string(paths.size()) +
+                                        " file(s) an interrupted modelcast command left uncommitted\n\n" +
+                                        [&] {
+                                          std::string body;
+                                          for (const auto& c : changes.ours) body += describe(c) + "\n";
+                                          return body;
+                                        }()));
+  std::fprintf(stderr, "committed %zu file(s) an interrupted command left uncommitted (commit %s)\n", paths.size(),
+               recovered_commit_.substr(0, 12).c_str());
+  return OkStatus();
+}
+
+Status LockedTree::record(const std::vector<std::string>& paths) {
+  std::string text;
+  for (const auto& p : paths) text += p + "\n";
+  return write_file_atomic(journal_path(work_dir_), text);
+}
+
+Result<std::string> LockedTree::commit(const std::vector<std::string>& paths, const std::string& message) {
+  MC_ASSIGN_OR_RETURN(std::string head, repo_.head());
+  std::vector<GitChange> changes;
+  std::set<std::string> seen;
+  for (const auto& rel : paths) {
+    if (!seen.insert(rel).second) continue;
+    const std::string full = tree_.path(rel);
+    struct stat st;
+    if (::stat(full.c_str(), &st) != 0) {
+      if (errno != ENOENT) return error(StatusCode::kIOError, full + ": " + std::strerror(errno));
+      changes.push_back({rel, "", true});
+      continue;
+    }
+    if (is_content_addressed(rel)) {
+      MC_ASSIGN_OR_RETURN(std::string committed, repo_.blob_at(head, rel));
+      if (!committed.empty()) continue;  // same name, same bytes: already in history
+    }
+    std::string id;
+    if (static_cast<uint64_t>(st.st_size) > kSmallFileBytes) {
+      MC_ASSIGN_OR_RETURN(id, repo_.write_blob_from_file(full));
+    } else {
+      MC_ASSIGN_OR_RETURN(std::string text, read_file(full, kSmallFileBytes));
+      MC_ASSIGN_OR_RETURN(id, repo_.write_blob(text));
+    }
+    changes.push_back({rel, id, false});
+  }
+  MC_ASSIGN_OR_RETURN(std::string commit_id, repo_.commit(changes, message));
+  MC_RETURN_IF_ERROR(remove_journal(work_dir_));
+  return commit_id;
+}
+
+}  // namespace modelcast
