@@ -73,12 +73,12 @@ Result<InitResult> init_tree(const InitOptions& options) {
   std::vector<GitChange> changes;
   for (const auto& kv : files) {
     MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob(kv.second));
-    changes.push_back({kv.first, id});
+    changes.push_back({kv.first, id, false});
   }
   for (const auto& rel : catalog_files) {
     MC_ASSIGN_OR_RETURN(std::string text, read_file(root + "/" + rel, 64 << 20));
     MC_ASSIGN_OR_RETURN(std::string id, repo.write_blob(text));
-    changes.push_back({rel, id});
+    changes.push_back({rel, id, false});
   }
   InitResult result;
   MC_ASSIGN_OR_RETURN(result.commit, repo.commit(changes, "init modelcast tree"));
