@@ -1,5 +1,5 @@
 // `modelcast config init` and `modelcast inspect`: the CLI face of the model readers.
-// Each returns the process exit code of DESIGN.md (0 ok, 1 failure) and prints the result
+// Each returns the process exit code of publisher/README.md (0 ok, 1 failure) and prints the result
 // on stdout (JSON when asked), errors as one "error: ..." line on stderr.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The `modelcast` command line: argument parsing and the exit-code contract of DESIGN.md
+// The `modelcast` command line: argument parsing and the exit-code contract of publisher/README.md
 // (0 ok, 2 usage, 1 anything else with one "error: ..." line). The work is done by the
 // publisher library; this file only maps options in and results out.
 #include <CLI/CLI.hpp>

@@ -10,7 +10,7 @@ MODELCAST_PACKAGES=(
   libgit2-dev zlib1g-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev doctest-dev
   libcli11-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
-  nginx-light python3 python3-jsonschema time
+  nginx-light python3 python3-jsonschema time jq
   default-jdk-headless
 )
 
