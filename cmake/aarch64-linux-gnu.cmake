@@ -25,8 +25,12 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${MODELCAST_TRIPLE}/pkgconfig:/usr/share/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
 
-# CTest (and try_run) run target programs through qemu-user with the arm64 loader and libc.
+# CTest (and try_run) run target programs through qemu-user. The runtime is the multiarch
+# one (/lib/ld-linux-aarch64.so.1 and /usr/lib/aarch64-linux-gnu from libc6:arm64, which
+# the :arm64 -dev packages pull in), not -L /usr/aarch64-linux-gnu: that prefix holds the
+# cross compiler's older libc6-arm64-cross loader, which then loads the multiarch libc
+# of another patch version, and the first pthread_create hangs.
 find_program(MODELCAST_QEMU qemu-aarch64)
 if(MODELCAST_QEMU)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${MODELCAST_QEMU} -L /usr/${MODELCAST_TRIPLE})
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${MODELCAST_QEMU} -L /)
 endif()

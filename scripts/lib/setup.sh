@@ -12,6 +12,8 @@ MODELCAST_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   nginx-light python3 python3-jsonschema time jq
   default-jdk-headless
+  crossbuild-essential-arm64 qemu-user
+  libssl-dev:arm64 libzstd-dev:arm64 libcurl4-openssl-dev:arm64 libflatbuffers-dev:arm64
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -37,6 +39,8 @@ install_deps() {
   if [ ! -e $policy ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null && $sudo chmod +x $policy && own_policy=1
   fi
+  # The :arm64 packages (the cross-built, qemu-tested device fetcher) need the architecture.
+  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ $own_policy -eq 1 ] && $sudo rm -f $policy
