@@ -1,13 +1,9 @@
 #include "blob_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -21,73 +17,52 @@
 
 namespace modelcast {
 
-namespace {
-
-constexpr size_t kReadBlock = 1 << 20;
-
-Status io_error(const std::string& what, int err) { return error(StatusCode::kIOError, what + ": " + std::strerror(err)); }
-
-// Closes the descriptor and removes a temporary file unless released.
-class TempFile {
+// A temporary file in the tree's work folder, removed on destruction unless linked into
+// place first (then removing it only drops the temporary name).
+class BlobTempFile {
  public:
-  TempFile() = default;
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!path_.empty()) ::unlink(path_.c_str());
+  explicit BlobTempFile(FileSystem& fs) : fs_(fs) {}
+  BlobTempFile(const BlobTempFile&) = delete;
+  BlobTempFile& operator=(const BlobTempFile&) = delete;
+  ~BlobTempFile() {
+    if (file_) (void)file_->close();
+    if (!path_.empty()) (void)fs_.remove_all(path_);
   }
   Status create(const std::string& dir) {
-    MC_RETURN_IF_ERROR(make_dirs(dir));
+    MC_RETURN_IF_ERROR(fs_.make_dirs(dir));
     std::random_device rd;
-    path_ = dir + "/blob." + std::to_string(::getpid()) + "." + std::to_string(rd()) + ".tmp";
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      int e = errno;
-      path_.clear();
-      return io_error(dir + "/blob.*.tmp", e);
-    }
+    std::string path = dir + "/blob." + std::to_string(::getpid()) + "." + std::to_string(rd()) + ".tmp";
+    MC_ASSIGN_OR_RETURN(file_, fs_.open_writable(path, WriteMode::kCreateNew));
+    path_ = path;
     return OkStatus();
   }
-  Status write(const void* data, size_t size) {
-    return write_all(fd_, std::string_view(static_cast<const char*>(data), size), path_);
+  // Starts the content over (the compressed copy was not worth keeping).
+  Status restart() {
+    MC_RETURN_IF_ERROR(file_->close());
+    MC_ASSIGN_OR_RETURN(file_, fs_.open_writable(path_, WriteMode::kTruncate));
+    return OkStatus();
   }
+  Status write(const void* data, size_t size) { return file_->append(static_cast<const char*>(data), size); }
   Status sync_and_close() {
-    Status s = fsync_fd(fd_, path_);
-    if (::close(fd_) != 0 && s.ok()) s = io_error(path_ + ": close", errno);
-    fd_ = -1;
-    return s;
+    Status s = file_->sync();
+    Status closed = file_->close();
+    return s.ok() ? closed : s;
   }
   const std::string& path() const { return path_; }
 
  private:
-  int fd_ = -1;
+  FileSystem& fs_;
+  std::unique_ptr<WritableFile> file_;
   std::string path_;
 };
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+namespace {
 
-// read() that retries EINTR; returns bytes read, 0 at end, or -1 with errno set.
-ssize_t read_some(int fd, void* buf, size_t size) {
-  for (;;) {
-    ssize_t n = ::read(fd, buf, size);
-    if (n < 0 && errno == EINTR) continue;
-    return n;
-  }
-}
+constexpr size_t kReadBlock = 1 << 20;
 
 struct CCtxFree {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
-struct DCtxFree {
-  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
-};
-
 // SHA-256 of a stream on a second core while the caller compresses the same chunks:
 // hashing is about a seventh of a publish and zstd cannot start any sooner. One chunk in
 // flight; submit() waits for the previous one, so the caller may reuse that buffer.
@@ -152,13 +127,13 @@ Status zstd_error(const std::string& what, size_t code) {
 Result<StoredBlob> BlobStore::existing(const std::string& sha256, uint64_t size) const {
   for (bool zstd : {true, false}) {
     std::string url = blob_url(sha256, zstd);
-    struct stat st;
-    if (::stat((root_ + "/" + url).c_str(), &st) == 0) {
+    auto info = fs_.lstat(root_ + "/" + url);
+    if (info.ok() && info->type == FileType::kRegular) {
       StoredBlob b;
       b.sha256 = sha256;
       b.size = size;
       b.encoding = zstd ? "zstd" : "identity";
-      b.stored_size = static_cast<uint64_t>(st.st_size);
+      b.stored_size = info->size;
       b.url = url;
       return b;
     }
@@ -168,75 +143,43 @@ Result<StoredBlob> BlobStore::existing(const std::string& sha256, uint64_t size)
 
 Status BlobStore::link_into_place(const std::string& tmp_path, const std::string& final_path) {
   std::string dir = parent_dir(final_path);
-  MC_RETURN_IF_ERROR(make_dirs(dir));
+  MC_RETURN_IF_ERROR(fs_.make_dirs(dir));
   // link() never replaces an existing path, which is the write-if-absent rule itself.
-  if (::link(tmp_path.c_str(), final_path.c_str()) != 0) {
-    int e = errno;
-    if (e == EEXIST) return OkStatus();
-    if (e != EPERM && e != ENOTSUP && e != EXDEV) return io_error(final_path, e);
-    // File systems without hard links: we hold the tree lock and checked absence.
-    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) return io_error(final_path, errno);
-  }
-  MC_RETURN_IF_ERROR(fsync_dir(dir));
-  return OkStatus();
+  Status linked = fs_.link(tmp_path, final_path);
+  if (linked.code() == StatusCode::kExists) return OkStatus();
+  // File systems without hard links: we hold the tree lock and checked absence.
+  if (!linked.ok() && !fs_.rename(tmp_path, final_path).ok()) return linked;
+  return fs_.sync_dir(dir);
 }
 
-Status BlobStore::copy_identity(const std::string& source, const std::string& expected_sha256, const std::string& tmp_path,
+Status BlobStore::copy_identity(const std::string& source, const std::string& expected_sha256, BlobTempFile* tmp,
                                 const std::string& label, bool show_progress) {
-  int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return io_error(source, errno);
-  FdCloser in_closer{in};
-  int out = ::open(tmp_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (out < 0) return io_error(tmp_path, errno);
-  FdCloser out_closer{out};
-  struct stat st;
-  if (::fstat(in, &st) != 0) return io_error(source, errno);
-  Progress progress(label + " (copying)", static_cast<uint64_t>(st.st_size), show_progress);
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs_.open_readable(source));
+  MC_RETURN_IF_ERROR(tmp->restart());
+  Progress progress(label + " (copying)", in->info().size, show_progress);
   std::vector<char> buf(kReadBlock);
   Sha256 hash;
   uint64_t done = 0;
   for (;;) {
-    ssize_t n = read_some(in, buf.data(), buf.size());
-    if (n < 0) return io_error(source, errno);
+    MC_ASSIGN_OR_RETURN(size_t n, in->read(buf.data(), buf.size()));
     if (n == 0) break;
-    hash.update(buf.data(), static_cast<size_t>(n));
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = ::write(out, buf.data() + off, static_cast<size_t>(n - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return io_error(tmp_path, errno);
-      off += w;
-    }
-    done += static_cast<uint64_t>(n);
+    hash.update(buf.data(), n);
+    MC_RETURN_IF_ERROR(tmp->write(buf.data(), n));
+    done += n;
     progress.update(done);
   }
   progress.finish();
   if (hash.finish_hex() != expected_sha256)
     return error(StatusCode::kHashMismatch, source + ": changed while it was being published; publish again");
-  return fsync_fd(out, tmp_path);
+  return OkStatus();
 }
 
 namespace {
 
-// The source opened for one front-to-back read; refuses anything but a regular file.
-Status open_source(const std::string& source, FdCloser* in, uint64_t* size) {
-  in->fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in->fd < 0) {
-    int e = errno;
-    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, source + ": " + std::strerror(e));
-  }
-  struct stat st;
-  if (::fstat(in->fd, &st) != 0) return io_error(source, errno);
-  if (!S_ISREG(st.st_mode)) return error(StatusCode::kInvalidArgument, source + ": not a regular file");
-  *size = static_cast<uint64_t>(st.st_size);
-  // The kernel reads ahead further for a file read front to back once.
-  ::posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return OkStatus();
-}
-
 // A zstd stream (level kZstdLevel, with checksum) appended to a temporary file.
 class ZstdFileWriter {
  public:
-  ZstdFileWriter(TempFile* out, std::string source) : out_(out), source_(std::move(source)), out_buf_(ZSTD_CStreamOutSize()) {}
+  ZstdFileWriter(BlobTempFile* out, std::string source) : out_(out), source_(std::move(source)), out_buf_(ZSTD_CStreamOutSize()) {}
 
   Status start(uint64_t pledged_size) {
     cctx_.reset(ZSTD_createCCtx());
@@ -271,7 +214,7 @@ class ZstdFileWriter {
     }
   }
 
-  TempFile* out_;
+  BlobTempFile* out_;
   std::string source_;
   std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx_;
   std::vector<char> out_buf_;
@@ -286,8 +229,8 @@ struct HashedAndCompressed {
 
 // One pass over the source: SHA-256 on a second core, zstd into `tmp`. Fails when the
 // source does not have `expected_size` bytes (it changed while being read).
-Result<HashedAndCompressed> hash_and_compress(int in, uint64_t expected_size, const std::string& source,
-                                              const std::string& label, bool show_progress, TempFile* tmp) {
+Result<HashedAndCompressed> hash_and_compress(ReadableFile& in, uint64_t expected_size, const std::string& source,
+                                              const std::string& label, bool show_progress, BlobTempFile* tmp) {
   ZstdFileWriter zstd(tmp, source);
   MC_RETURN_IF_ERROR(zstd.start(expected_size));
   // Two read buffers: one being hashed by the worker while the next is read and compressed.
@@ -299,13 +242,12 @@ Result<HashedAndCompressed> hash_and_compress(int in, uint64_t expected_size, co
   for (;;) {
     std::vector<char>& in_buf = in_bufs[current];
     current ^= 1;
-    ssize_t n = read_some(in, in_buf.data(), in_buf.size());
-    if (n < 0) return io_error(source, errno);
+    MC_ASSIGN_OR_RETURN(size_t n, in.read(in_buf.data(), in_buf.size()));
     if (n == 0) break;
-    hash.submit(in_buf.data(), static_cast<size_t>(n));
-    done += static_cast<uint64_t>(n);
+    hash.submit(in_buf.data(), n);
+    done += n;
     if (done > expected_size) break;
-    MC_RETURN_IF_ERROR(zstd.write(in_buf.data(), static_cast<size_t>(n)));
+    MC_RETURN_IF_ERROR(zstd.write(in_buf.data(), n));
     progress.update(done);
   }
   if (done != expected_size)
@@ -322,15 +264,16 @@ Result<HashedAndCompressed> hash_and_compress(int in, uint64_t expected_size, co
 }  // namespace
 
 Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::string& label, bool show_progress) {
-  FdCloser in{-1};
-  uint64_t expected_size = 0;
-  MC_RETURN_IF_ERROR(open_source(source, &in, &expected_size));
-  TempFile tmp;
+  // Only a regular file opens (a FIFO would block the publish while it holds the lock).
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs_.open_readable(source));
+  BlobTempFile tmp(fs_);
   MC_RETURN_IF_ERROR(tmp.create(tmp_dir_));
-  MC_ASSIGN_OR_RETURN(HashedAndCompressed content, hash_and_compress(in.fd, expected_size, source, label, show_progress, &tmp));
+  MC_ASSIGN_OR_RETURN(HashedAndCompressed content,
+                      hash_and_compress(*in, in->info().size, source, label, show_progress, &tmp));
+  in.reset();
 
   auto found = existing(content.sha256, content.size);
-  if (found.ok()) return found;  // TempFile removes the compressed copy
+  if (found.ok()) return found;  // BlobTempFile removes the compressed copy
 
   StoredBlob blob;
   blob.sha256 = content.sha256;
@@ -339,82 +282,11 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   blob.encoding = keep_zstd ? "zstd" : "identity";
   blob.stored_size = keep_zstd ? content.stored_size : content.size;
   blob.url = blob_url(blob.sha256, keep_zstd);
-  if (!keep_zstd) MC_RETURN_IF_ERROR(copy_identity(source, blob.sha256, tmp.path(), label, show_progress));
+  if (!keep_zstd) MC_RETURN_IF_ERROR(copy_identity(source, blob.sha256, &tmp, label, show_progress));
   MC_RETURN_IF_ERROR(tmp.sync_and_close());
   MC_RETURN_IF_ERROR(link_into_place(tmp.path(), root_ + "/" + blob.url));
   blob.created = true;
   return blob;
-}
-
-Status check_blob(const std::string& path, const std::string& encoding, const std::string& sha256, uint64_t size,
-                  uint64_t stored_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError,
-                 path + (e == ENOENT ? ": missing" : std::string(": ") + std::strerror(e)));
-  }
-  FdCloser closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return io_error(path, errno);
-  if (static_cast<uint64_t>(st.st_size) != stored_size)
-    return error(StatusCode::kHashMismatch, path + ": " + std::to_string(st.st_size) + " bytes, the manifest says stored_size " +
-                                                std::to_string(stored_size));
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx;
-  if (encoding == "zstd") {
-    dctx.reset(ZSTD_createDCtx());
-    if (!dctx) return error(StatusCode::kIOError, "zstd: out of memory");
-    ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
-  }
-  std::vector<char> in_buf(kReadBlock);
-  std::vector<char> out_buf(ZSTD_DStreamOutSize());
-  Sha256 hash;
-  uint64_t produced = 0;
-  size_t last_ret = 1;  // no complete zstd frame seen yet
-  for (;;) {
-    ssize_t n = read_some(fd, in_buf.data(), in_buf.size());
-    if (n < 0) return io_error(path, errno);
-    if (n == 0) break;
-    if (!dctx) {
-      hash.update(in_buf.data(), static_cast<size_t>(n));
-      produced += static_cast<uint64_t>(n);
-      continue;
-    }
-    ZSTD_inBuffer input{in_buf.data(), static_cast<size_t>(n), 0};
-    while (input.pos < input.size) {
-      ZSTD_outBuffer output{out_buf.data(), out_buf.size(), 0};
-      last_ret = ZSTD_decompressStream(dctx.get(), &output, &input);
-      if (ZSTD_isError(last_ret))
-        return error(StatusCode::kCorruption, path + ": does not decompress: " + ZSTD_getErrorName(last_ret));
-      hash.update(out_buf.data(), output.pos);
-      produced += output.pos;
-      if (produced > size)
-        return error(StatusCode::kHashMismatch, path + ": decompresses to more than the manifest's size " + std::to_string(size));
-    }
-  }
-  if (dctx) {
-    // A frame is complete when the decoder last returned 0; otherwise it may still hold
-    // output (the last call filled out_buf) or the blob ends mid-frame.
-    while (last_ret != 0) {
-      ZSTD_inBuffer input{nullptr, 0, 0};
-      ZSTD_outBuffer output{out_buf.data(), out_buf.size(), 0};
-      last_ret = ZSTD_decompressStream(dctx.get(), &output, &input);
-      if (ZSTD_isError(last_ret))
-        return error(StatusCode::kCorruption, path + ": does not decompress: " + ZSTD_getErrorName(last_ret));
-      hash.update(out_buf.data(), output.pos);
-      produced += output.pos;
-      if (output.pos == 0) break;
-    }
-    if (last_ret != 0) return error(StatusCode::kCorruption, path + ": truncated zstd frame");
-  }
-  if (produced != size)
-    return error(StatusCode::kHashMismatch,
-                 path + ": content is " + std::to_string(produced) + " bytes, the manifest says " + std::to_string(size));
-  std::string actual = hash.finish_hex();
-  if (actual != sha256)
-    return error(StatusCode::kHashMismatch, path + ": content SHA-256 is " + actual + ", the manifest says " + sha256);
-  return OkStatus();
 }
 
 }  // namespace modelcast

@@ -4,13 +4,14 @@
 // the same pass into a temporary file, with fixed buffers so memory does not grow with the
 // file. A blob path is written only when absent (never rewritten with other bytes) and is
 // fsynced, file and folder, before put_file returns: the caller may then write manifests
-// naming it. check_blob is the reader's side: it streams a stored blob back through zstd
-// and SHA-256. Not thread-safe: callers serialise writers with the tree lock.
+// naming it. Every read and write goes through a FileSystem. check_blob (blob_check.h) is
+// the reader's side. Not thread-safe: callers serialise writers with the tree lock.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "modelcast/file_system.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -19,8 +20,6 @@ constexpr int kZstdLevel = 3;
 // zstd is kept only when it saves at least this share of the bytes; otherwise devices
 // would pay decompression for nothing.
 constexpr int kMinZstdSavingPercent = 5;
-// Bounded decoder memory for hostile or damaged blobs (level 3 needs 2 MiB windows).
-constexpr int kMaxZstdWindowLog = 27;
 
 struct StoredBlob {
   std::string sha256;  // of the original content
@@ -31,28 +30,26 @@ struct StoredBlob {
   bool created = false;  // false when the blob was already in the tree
 };
 
+class BlobTempFile;
+
 class BlobStore {
  public:
   // `tmp_dir` must be on the same file system as the tree (blobs are linked into place).
-  BlobStore(std::string tree_root, std::string tmp_dir) : root_(std::move(tree_root)), tmp_dir_(std::move(tmp_dir)) {}
+  BlobStore(std::string tree_root, std::string tmp_dir, FileSystem& fs = *posix_file_system())
+      : fs_(fs), root_(std::move(tree_root)), tmp_dir_(std::move(tmp_dir)) {}
 
   // Stores the content of `source`; `label` names it in progress lines and errors.
   Result<StoredBlob> put_file(const std::string& source, const std::string& label, bool show_progress);
 
  private:
   Result<StoredBlob> existing(const std::string& sha256, uint64_t size) const;
-  Status copy_identity(const std::string& source, const std::string& expected_sha256, const std::string& tmp_path,
+  Status copy_identity(const std::string& source, const std::string& expected_sha256, BlobTempFile* tmp,
                        const std::string& label, bool show_progress);
   Status link_into_place(const std::string& tmp_path, const std::string& final_path);
 
+  FileSystem& fs_;
   std::string root_;
   std::string tmp_dir_;
 };
-
-// OK when the blob file at `path` has `stored_size` bytes and decodes (per `encoding`) to
-// exactly `size` bytes whose SHA-256 is `sha256`; kNotFound, kHashMismatch or kCorruption
-// naming the blob otherwise. Streams with fixed buffers.
-Status check_blob(const std::string& path, const std::string& encoding, const std::string& sha256, uint64_t size,
-                  uint64_t stored_size);
 
 }  // namespace modelcast

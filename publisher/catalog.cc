@@ -25,8 +25,8 @@ Totals totals_of(const Manifest& m) {
   return t;
 }
 
-Result<Manifest> load_manifest(const std::string& root, const std::string& rel) {
-  MC_ASSIGN_OR_RETURN(std::string text, read_file(root + "/" + rel, kMaxManifestBytes));
+Result<Manifest> load_manifest(FileSystem& fs, const std::string& root, const std::string& rel) {
+  MC_ASSIGN_OR_RETURN(std::string text, fs.read_file(root + "/" + rel, kMaxManifestBytes));
   auto parsed = parse_signed_manifest(text);
   if (!parsed.ok()) return parsed.status().with_context(rel);
   return std::move(parsed->manifest);
@@ -75,15 +75,15 @@ std::string html_escape(const std::string& text) {
 }
 
 Result<Json> build_catalog(const std::string& root, const std::string& base_url, const std::string& generated_at,
-                           std::vector<std::string>* warnings) {
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(root, nullptr));
+                           std::vector<std::string>* warnings, FileSystem& fs) {
+  MC_ASSIGN_OR_RETURN(auto streams, list_streams(root, nullptr, fs));
   Json models = Json::array();
   for (const auto& s : streams) {
     Json entry = {{"model", s.model}, {"channel", s.channel}, {"platform", s.platform}};
     Json versions = Json::array();
     for (auto it = s.versions.rbegin(); it != s.versions.rend(); ++it) {
       std::string rel = TreeLayout::versioned_manifest(s.model, s.channel, s.platform, *it);
-      auto m = load_manifest(root, rel);
+      auto m = load_manifest(fs, root, rel);
       if (!m.ok()) {
         if (warnings) warnings->push_back(m.status().message());
         continue;
@@ -100,7 +100,7 @@ Result<Json> build_catalog(const std::string& root, const std::string& base_url,
     entry["versions"] = versions;
     if (s.has_current) {
       std::string rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
-      auto m = load_manifest(root, rel);
+      auto m = load_manifest(fs, root, rel);
       if (!m.ok()) {
         if (warnings) warnings->push_back(m.status().message());
       } else {
@@ -181,10 +181,11 @@ const std::vector<std::string>& catalog_file_paths() {
 }
 
 Result<std::vector<std::string>> write_catalog(const std::string& root, const std::string& base_url,
-                                               const std::string& generated_at, std::vector<std::string>* warnings) {
-  MC_ASSIGN_OR_RETURN(Json catalog, build_catalog(root, base_url, generated_at, warnings));
-  MC_RETURN_IF_ERROR(write_file_atomic(root + "/index.json", pretty_json(catalog)));
-  MC_RETURN_IF_ERROR(write_file_atomic(root + "/index.html", render_catalog_html(catalog)));
+                                               const std::string& generated_at, std::vector<std::string>* warnings,
+                                               FileSystem& fs) {
+  MC_ASSIGN_OR_RETURN(Json catalog, build_catalog(root, base_url, generated_at, warnings, fs));
+  MC_RETURN_IF_ERROR(fs.write_file_atomic(root + "/index.json", pretty_json(catalog)));
+  MC_RETURN_IF_ERROR(fs.write_file_atomic(root + "/index.html", render_catalog_html(catalog)));
   return catalog_file_paths();
 }
 

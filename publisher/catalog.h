@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "modelcast/canonical_json.h"
+#include "modelcast/file_system.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -19,7 +20,7 @@ constexpr const char* kCatalogSchema = "modelcast/index/1";
 // Reads every manifest under TREE/manifests. Manifests that do not parse are left out and
 // named in `warnings`.
 Result<Json> build_catalog(const std::string& tree_root, const std::string& base_url, const std::string& generated_at,
-                           std::vector<std::string>* warnings);
+                           std::vector<std::string>* warnings, FileSystem& fs = *posix_file_system());
 
 std::string render_catalog_html(const Json& catalog);
 
@@ -28,7 +29,8 @@ const std::vector<std::string>& catalog_file_paths();
 
 // Writes TREE/index.json and TREE/index.html (atomically); returns their tree-relative paths.
 Result<std::vector<std::string>> write_catalog(const std::string& tree_root, const std::string& base_url,
-                                               const std::string& generated_at, std::vector<std::string>* warnings);
+                                               const std::string& generated_at, std::vector<std::string>* warnings,
+                                               FileSystem& fs = *posix_file_system());
 
 std::string html_escape(const std::string& text);
 

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <random>
 #include <vector>
 
 namespace modelcast {
@@ -85,12 +87,12 @@ Result<git_oid> parse_oid(const std::string& hex) {
 // when the object is not already in the database.
 struct StoredStream {
   git_odb_stream parent;
+  FileSystem* fs = nullptr;
   std::string objects_dir;
   std::string tmp_path;
-  int fd = -1;
+  std::unique_ptr<WritableFile> file;
   z_stream zs;
   bool zs_ready = false;
-  bool linked = false;
   std::vector<unsigned char> out = std::vector<unsigned char>(256 << 10);
 
   int deflate_some(const void* data, size_t size, int flush) {
@@ -105,17 +107,15 @@ struct StoredStream {
         return -1;
       }
       size_t produced = out.size() - zs.avail_out;
-      for (size_t done = 0; done < produced;) {
-        ssize_t n = ::write(fd, out.data() + done, produced - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          git_error_set(GIT_ERROR_OS, "%s: %s", tmp_path.c_str(), std::strerror(errno));
-          return -1;
-        }
-        done += static_cast<size_t>(n);
-      }
+      if (fail(file->append(reinterpret_cast<const char*>(out.data()), produced))) return -1;
       if (flush == Z_FINISH ? rc == Z_STREAM_END : (zs.avail_in == 0 && zs.avail_out != 0)) return 0;
     }
+  }
+  // Hands a failed Status to libgit2's error slot; true when it failed.
+  static bool fail(const Status& s) {
+    if (s.ok()) return false;
+    git_error_set_str(GIT_ERROR_OS, s.message().c_str());
+    return true;
   }
 };
 
@@ -131,58 +131,35 @@ int stored_write(git_odb_stream* stream, const char* buffer, size_t len) {
   return 0;
 }
 
-int fsync_path(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc;
-  do rc = ::fsync(fd);
-  while (rc != 0 && errno == EINTR);
-  ::close(fd);
-  return rc;
-}
-
+// The object file is synced, linked under its id (never replacing one that is there) and
+// its folder synced; make_dirs syncs a new objects/<xx> into objects/.
 int stored_finalize(git_odb_stream* stream, const git_oid* oid) {
   auto* s = reinterpret_cast<StoredStream*>(stream);
   if (s->deflate_some(nullptr, 0, Z_FINISH) != 0) return -1;
-  int rc;
-  do rc = ::fsync(s->fd);
-  while (rc != 0 && errno == EINTR);
-  if (rc != 0 || ::close(s->fd) != 0) {
-    s->fd = -1;
-    git_error_set(GIT_ERROR_OS, "%s: %s", s->tmp_path.c_str(), std::strerror(errno));
-    return -1;
-  }
-  s->fd = -1;
+  Status synced = s->file->sync();
+  Status closed = s->file->close();
+  if (StoredStream::fail(synced) || StoredStream::fail(closed)) return -1;
   char hex[GIT_OID_HEXSZ + 1];
   git_oid_tostr(hex, sizeof hex, oid);
   std::string dir = s->objects_dir + "/" + std::string(hex, 2);
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    git_error_set(GIT_ERROR_OS, "%s: %s", dir.c_str(), std::strerror(errno));
-    return -1;
-  }
-  std::string final_path = dir + "/" + std::string(hex + 2);
-  if (::link(s->tmp_path.c_str(), final_path.c_str()) != 0 && errno != EEXIST) {
-    git_error_set(GIT_ERROR_OS, "%s: %s", final_path.c_str(), std::strerror(errno));
-    return -1;
-  }
-  s->linked = true;
-  if (fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0) {
-    git_error_set(GIT_ERROR_OS, "%s: fsync: %s", dir.c_str(), std::strerror(errno));
-    return -1;
-  }
+  if (StoredStream::fail(s->fs->make_dirs(dir))) return -1;
+  Status linked = s->fs->link(s->tmp_path, dir + "/" + std::string(hex + 2));
+  if (linked.code() != StatusCode::kExists && StoredStream::fail(linked)) return -1;
+  if (StoredStream::fail(s->fs->sync_dir(dir))) return -1;
   return 0;
 }
 
 void stored_free(git_odb_stream* stream) {
   auto* s = reinterpret_cast<StoredStream*>(stream);
   if (s->zs_ready) deflateEnd(&s->zs);
-  if (s->fd >= 0) ::close(s->fd);
-  if (!s->tmp_path.empty()) ::unlink(s->tmp_path.c_str());
+  if (s->file) (void)s->file->close();
+  if (!s->tmp_path.empty()) (void)s->fs->remove_all(s->tmp_path);
   delete s;
 }
 
 struct StoredBackend {
   git_odb_backend parent;
+  FileSystem* fs = nullptr;
   std::string objects_dir;
 };
 
@@ -195,16 +172,16 @@ int stored_writestream(git_odb_stream** out, git_odb_backend* backend, git_objec
   s->parent.write = stored_write;
   s->parent.finalize_write = stored_finalize;
   s->parent.free = stored_free;
+  s->fs = b->fs;
   s->objects_dir = b->objects_dir;
-  std::string tmpl = b->objects_dir + "/tmp_modelcast_XXXXXX";
-  s->fd = ::mkstemp(tmpl.data());
-  if (s->fd < 0) {
-    git_error_set(GIT_ERROR_OS, "%s: %s", tmpl.c_str(), std::strerror(errno));
+  std::string tmp = b->objects_dir + "/tmp_modelcast_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}());
+  auto file = s->fs->open_writable(tmp, WriteMode::kCreateNew, 0444);  // git's own mode for object files
+  if (StoredStream::fail(file.status())) {
     stored_free(&s->parent);
     return -1;
   }
-  s->tmp_path = tmpl;
-  ::fchmod(s->fd, 0444);  // git's own mode for object files
+  s->tmp_path = tmp;
+  s->file = std::move(file).value();
   std::memset(&s->zs, 0, sizeof s->zs);
   if (deflateInit(&s->zs, Z_NO_COMPRESSION) != Z_OK) {
     git_error_set_str(GIT_ERROR_ZLIB, "deflateInit failed");
@@ -228,6 +205,7 @@ void stored_backend_free(git_odb_backend* backend) { delete reinterpret_cast<Sto
 
 struct GitRepo::Impl {
   git_repository* repo = nullptr;
+  FileSystem* fs = nullptr;  // what our own writes (the stored backend) go through
   std::string workdir;
   git_odb_backend* stored_backend = nullptr;  // owned by the repository's odb
   ~Impl() {
@@ -241,6 +219,7 @@ struct GitRepo::Impl {
     git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION);
     b->parent.writestream = stored_writestream;
     b->parent.free = stored_backend_free;
+    b->fs = fs;
     // The common folder, not git_repository_path: a linked worktree's private folder
     // (.git/worktrees/NAME/) has no objects of its own.
     std::string common = git_repository_commondir(repo);
@@ -282,9 +261,10 @@ GitRepo::GitRepo(GitRepo&&) noexcept = default;
 GitRepo& GitRepo::operator=(GitRepo&&) noexcept = default;
 GitRepo::~GitRepo() = default;
 
-Result<GitRepo> GitRepo::init(const std::string& workdir) {
+Result<GitRepo> GitRepo::init(const std::string& workdir, FileSystem* fs) {
   ensure_libgit2();
   auto impl = std::make_unique<Impl>();
+  impl->fs = fs ? fs : posix_file_system().get();
   // The _init functions rather than the INIT macros: clang flags the macros' partial
   // initialisers (-Wmissing-field-initializers).
   git_repository_init_options opts;
@@ -300,9 +280,10 @@ Result<GitRepo> GitRepo::init(const std::string& workdir) {
   return GitRepo(std::move(impl));
 }
 
-Result<GitRepo> GitRepo::open(const std::string& workdir) {
+Result<GitRepo> GitRepo::open(const std::string& workdir, FileSystem* fs) {
   ensure_libgit2();
   auto impl = std::make_unique<Impl>();
+  impl->fs = fs ? fs : posix_file_system().get();
   if (git_repository_open_ext(&impl->repo, workdir.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
     return error(StatusCode::kNotFound, "git: " + workdir + ": not a git repository");
   if (git_repository_is_bare(impl->repo)) return error(StatusCode::kInvalidArgument, "git: " + workdir + ": bare repository");
@@ -365,16 +346,8 @@ Result<std::string> GitRepo::write_blob(std::string_view data) {
 // publish. Collision detection guards objects received from others; these are our own
 // blob files, just hashed by SHA-256. The bytes still go through the stored backend.
 Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  const auto size = static_cast<uint64_t>(st.st_size);
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, impl_->fs->open_readable(path));
+  const uint64_t size = in->info().size;
 
   git_odb_stream* raw = nullptr;
   if (stored_writestream(&raw, impl_->stored_backend, size, GIT_OBJECT_BLOB) != 0) return git_status("write " + path);
@@ -393,14 +366,12 @@ Result<std::string> GitRepo::write_blob_from_file(const std::string& path) {
   std::vector<char> buf(kStreamChunk);
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
+    MC_ASSIGN_OR_RETURN(size_t n, in->read(buf.data(), buf.size()));
     if (n == 0) break;
-    total += static_cast<uint64_t>(n);
+    total += n;
     if (total > size) break;
-    EVP_DigestUpdate(sha1.ctx, buf.data(), static_cast<size_t>(n));
-    if (stored_write(raw, buf.data(), static_cast<size_t>(n)) != 0) return git_status("write " + path);
+    EVP_DigestUpdate(sha1.ctx, buf.data(), n);
+    if (stored_write(raw, buf.data(), n) != 0) return git_status("write " + path);
   }
   if (total != size) return error(StatusCode::kIOError, path + ": changed size while it was written to git");
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "modelcast/file_system.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -40,8 +41,11 @@ struct GitDelta {
 class GitRepo {
  public:
   // Creates a new repository (branch "main") in `workdir`, creating folders as needed.
-  static Result<GitRepo> init(const std::string& workdir);
-  static Result<GitRepo> open(const std::string& workdir);
+  // The object files we write ourselves (streamed blobs) and the files we read go through
+  // `fs` (null: the real disk), which must outlive the GitRepo; libgit2 writes its refs,
+  // index and small objects on the real disk, fsynced.
+  static Result<GitRepo> init(const std::string& workdir, FileSystem* fs = nullptr);
+  static Result<GitRepo> open(const std::string& workdir, FileSystem* fs = nullptr);
 
   GitRepo(GitRepo&&) noexcept;
   GitRepo& operator=(GitRepo&&) noexcept;

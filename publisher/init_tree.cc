@@ -64,6 +64,7 @@ Result<InitResult> init_tree(const InitOptions& options) {
   std::vector<std::pair<std::string, std::string>> files = {
       {kSettingsFile, pretty_json(settings_to_json(settings))},
       {"_headers", cache_headers_file()},
+      {kGitAttributesFile, git_attributes_file()},
       // GitHub Pages would otherwise run Jekyll, which hides files starting with '_'.
       {".nojekyll", ""},
   };

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cstdio>
-#include <ctime>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -39,8 +40,28 @@ std::string lower(std::string s) {
   return s;
 }
 
-Result<ModelConfig> load_config(const std::string& path) {
-  auto text = read_file(path, kMaxConfigBytes);
+// A private key inside the tree would be committed and published with it: refused. A key
+// file others can read is still used (CI runners often mount secrets 0644) but named, as
+// ssh names it, so the owner can chmod it.
+Status check_signing_key_file(FileSystem& fs, const std::string& key_path, const std::string& tree_root) {
+  char key_real[PATH_MAX], tree_real[PATH_MAX];
+  if (::realpath(key_path.c_str(), key_real) && ::realpath(tree_root.c_str(), tree_real)) {
+    const std::string key(key_real), tree(tree_real);
+    if (key.compare(0, tree.size() + 1, tree + "/") == 0)
+      return usage("--key " + key_path + ": the private key is inside the tree and would be published; keep it outside " +
+                   tree_root);
+  }
+  auto info = fs.stat(key_path);
+  if (info.ok() && (info->mode & 077) != 0) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", info->mode & 07777u);
+    std::fprintf(stderr, "warning: --key %s: readable by others (mode %s); chmod 600 it\n", key_path.c_str(), mode);
+  }
+  return OkStatus();
+}
+
+Result<ModelConfig> load_config(FileSystem& fs, const std::string& path) {
+  auto text = fs.read_file(path, kMaxConfigBytes);
   if (!text.ok()) return text.status().with_context("config");
   MC_ASSIGN_OR_RETURN(Json doc, parse_json_strict(*text, kMaxConfigBytes, path));
   return config_from_json(doc, path);
@@ -170,8 +191,8 @@ Result<StreamState> read_stream_state(const Tree& tree, const std::string& model
                                       const std::string& platform) {
   StreamState state;
   const std::string current_rel = TreeLayout::current_manifest(model, channel, platform);
-  if (path_exists(tree.path(current_rel))) {
-    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(current_rel), kMaxManifestBytes));
+  if (tree.fs().exists(tree.path(current_rel))) {
+    MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(current_rel), kMaxManifestBytes));
     auto parsed = parse_signed_manifest(text);
     if (!parsed.ok())
       return parsed.status().with_context(tree.path(current_rel) + " (the current manifest; run `modelcast verify`)");
@@ -179,7 +200,7 @@ Result<StreamState> read_stream_state(const Tree& tree, const std::string& model
   }
   state.last_version = state.previous ? state.previous->version : 0;
   std::vector<std::string> ignored;
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored));
+  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored, tree.fs()));
   for (const auto& s : streams)
     if (s.model == model && s.channel == channel && s.platform == platform && !s.versions.empty()) {
       state.last_version = std::max(state.last_version, s.versions.back());
@@ -239,9 +260,9 @@ Result<bool> keeps_current_version(const Manifest& previous, const Manifest& nex
 // key's tree-relative path.
 Result<std::string> trust_signing_key(Tree& tree, const PublicKey& key) {
   const std::string key_rel = TreeLayout::key_file(key.key_id());
-  if (!path_exists(tree.path(key_rel))) {
-    MC_RETURN_IF_ERROR(make_dirs(tree.path("keys")));
-    MC_RETURN_IF_ERROR(write_file_atomic(tree.path(key_rel), key.to_pem()));
+  if (!tree.fs().exists(tree.path(key_rel))) {
+    MC_RETURN_IF_ERROR(tree.fs().make_dirs(tree.path("keys")));
+    MC_RETURN_IF_ERROR(tree.fs().write_file_atomic(tree.path(key_rel), key.to_pem()));
   }
   auto& trusted = tree.mutable_settings().trusted_keys;
   if (std::find(trusted.begin(), trusted.end(), key.key_id()) == trusted.end()) {
@@ -251,9 +272,16 @@ Result<std::string> trust_signing_key(Tree& tree, const PublicKey& key) {
   return key_rel;
 }
 
+// Trees made before init wrote .gitattributes get it with their next publish (a tree's
+// own, different .gitattributes is left alone; verify reports it when it does not protect).
+Status add_git_attributes_if_missing(const Tree& tree) {
+  if (tree.fs().exists(tree.path(kGitAttributesFile))) return OkStatus();
+  return tree.fs().write_file_atomic(tree.path(kGitAttributesFile), git_attributes_file());
+}
+
 Result<std::vector<std::string>> rewrite_catalog(const Tree& tree, const std::string& published_at) {
   std::vector<std::string> warnings;
-  MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, published_at, &warnings));
+  MC_ASSIGN_OR_RETURN(auto catalog_files, write_catalog(tree.root(), tree.settings().base_url, published_at, &warnings, tree.fs()));
   for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
   return catalog_files;
 }
@@ -263,17 +291,19 @@ Result<std::vector<std::string>> rewrite_catalog(const Tree& tree, const std::st
 Result<PublishResult> publish(const PublishOptions& o) {
   std::vector<SourceFile> sources;
   MC_RETURN_IF_ERROR(check_publish_options(o, &sources));
-  const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
+  FileSystem& fs = o.file_system ? *o.file_system : *posix_file_system();
+  const int64_t now = o.now ? o.now : fs.now_unix();
 
   // Takes the lock, and commits whatever an interrupted command left before anything else.
-  MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish"));
+  MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish", fs));
   Tree& tree = locked.tree();
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
+  MC_RETURN_IF_ERROR(check_signing_key_file(fs, o.key_path, tree.root()));
   auto key = PrivateKey::from_pem_file(o.key_path);
   if (!key.ok()) return key.status().with_context("--key " + o.key_path);
-  MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(o.config_path));
+  MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
   MC_RETURN_IF_ERROR(check_models_fit(config, sources));
 #endif
@@ -286,7 +316,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
   result.key_id = key->public_key().key_id();
 
   Manifest next = draft_manifest(o, channel, config);
-  BlobStore store(tree.root(), locked.tmp_dir());
+  BlobStore store(tree.root(), locked.tmp_dir(), fs);
   MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, &next, &result));
   if (stream.previous) {
     MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next, now, o.refresh_within_days, &result));
@@ -309,12 +339,14 @@ Result<PublishResult> publish(const PublishOptions& o) {
   // settings) add nothing to the commit; blobs already committed are not re-read.
   std::vector<std::string> commit_paths;
   for (const auto& f : next.files) commit_paths.push_back(f.url);
-  for (const auto& rel : {versioned_rel, result.manifest_path, key_rel, std::string(kSettingsFile)}) commit_paths.push_back(rel);
+  for (const auto& rel : {versioned_rel, result.manifest_path, key_rel, std::string(kSettingsFile), std::string(kGitAttributesFile)})
+    commit_paths.push_back(rel);
   for (const auto& rel : catalog_file_paths()) commit_paths.push_back(rel);
   MC_RETURN_IF_ERROR(locked.record(commit_paths));
   MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
   MC_RETURN_IF_ERROR(trust_signing_key(tree, key->public_key()).status());
   MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
+  MC_RETURN_IF_ERROR(add_git_attributes_if_missing(tree));
 
   result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
   MC_ASSIGN_OR_RETURN(result.commit,

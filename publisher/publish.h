@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "modelcast/file_system.h"
 #include "modelcast/manifest.h"
 #include "modelcast/status.h"
 
@@ -37,7 +38,10 @@ struct PublishOptions {
   std::string path_prefix;  // folder inside the model for every FILE given without PATH=
   bool wait_for_lock = true;
   bool show_progress = true;
-  int64_t now = 0;  // unix seconds; 0: the current time
+  int64_t now = 0;  // unix seconds; 0: the file system's clock
+  // Every read and write of the tree (not git's own refs and index) goes through it;
+  // null: posix_file_system().
+  std::shared_ptr<FileSystem> file_system;
 };
 
 // A FILE argument resolved: where it is read from and its path inside the model.

@@ -87,11 +87,11 @@ std::string TreeLayout::versioned_manifest(const std::string& model, const std::
 
 std::string TreeLayout::key_file(const std::string& key_id) { return "keys/" + key_id + ".pub"; }
 
-Result<Tree> Tree::open(const std::string& root) {
+Result<Tree> Tree::open(const std::string& root, FileSystem& fs) {
   std::string clean = root;
   while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
   std::string settings_path = clean + "/" + kSettingsFile;
-  auto text = read_file(settings_path, 1 << 20);
+  auto text = fs.read_file(settings_path, 1 << 20);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound)
       return error(StatusCode::kNotFound, clean + ": not a modelcast tree (no " + kSettingsFile + "; run `modelcast init`)");
@@ -100,18 +100,45 @@ Result<Tree> Tree::open(const std::string& root) {
   MC_ASSIGN_OR_RETURN(Json doc, parse_json_strict(*text, 1 << 20, settings_path));
   Tree tree;
   tree.root_ = clean;
+  tree.fs_ = &fs;
   MC_ASSIGN_OR_RETURN(tree.settings_, settings_from_json(doc, settings_path));
   return tree;
 }
 
-Status Tree::save_settings() const { return write_file_atomic(path(kSettingsFile), pretty_json(settings_to_json(settings_))); }
+Status Tree::save_settings() const {
+  return fs_->write_file_atomic(path(kSettingsFile), pretty_json(settings_to_json(settings_)));
+}
+
+std::string git_attributes_file() {
+  return "# modelcast: every file is served byte for byte; git must not convert line endings.\n"
+         "* -text\n"
+         "blobs/** binary\n"
+         "parts/** binary\n"
+         "deltas/** binary\n";
+}
+
+bool git_attributes_protect_tree(const std::string& text) {
+  // The first line that applies to every path must turn conversion off.
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line == "* -text" || line == "* binary" || line == "* -text -diff") return true;
+    start = end + 1;
+  }
+  return false;
+}
 
 Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
                               const std::string& platform, uint64_t version, const std::string& signed_text) {
-  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(model, channel, platform))));
+  FileSystem& fs = tree.fs();
+  MC_RETURN_IF_ERROR(fs.make_dirs(tree.path(TreeLayout::version_dir(model, channel, platform))));
   // A versioned manifest is immutable: O_EXCL refuses to replace one.
-  MC_RETURN_IF_ERROR(write_new_file(tree.path(TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
-  return write_file_atomic(tree.path(TreeLayout::current_manifest(model, channel, platform)), signed_text);
+  MC_RETURN_IF_ERROR(
+      fs.write_new_file(tree.path(TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
+  return fs.write_file_atomic(tree.path(TreeLayout::current_manifest(model, channel, platform)), signed_text);
 }
 
 std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems) {
@@ -162,22 +189,17 @@ struct DirEntry {
 };
 
 // Entries of `dir` sorted by name, without "." and ".."; a missing folder is empty.
-Result<std::vector<DirEntry>> list_dir(const std::string& dir) {
+Result<std::vector<DirEntry>> list_dir(FileSystem& fs, const std::string& dir) {
   std::vector<DirEntry> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) {
-    if (errno == ENOENT) return out;
-    return error(StatusCode::kIOError, dir + ": " + std::strerror(errno));
+  auto names = fs.list_dir(dir);
+  if (!names.ok()) {
+    if (names.status().code() == StatusCode::kNotFound) return out;
+    return names.status();
   }
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    struct stat st;
-    bool is_dir = ::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    out.push_back({name, is_dir});
+  for (const auto& name : *names) {
+    auto info = fs.lstat(dir + "/" + name);
+    out.push_back({name, info.ok() && info->type == FileType::kDirectory});
   }
-  ::closedir(d);
-  std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return out;
 }
 
@@ -197,27 +219,27 @@ uint64_t version_of(const std::string& file) {
 
 }  // namespace
 
-Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray) {
+Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray, FileSystem& fs) {
   std::vector<StreamFiles> out;
   auto note = [&](const std::string& p) {
     if (stray) stray->push_back(p);
   };
   const std::string base = root + "/manifests";
-  MC_ASSIGN_OR_RETURN(auto models, list_dir(base));
+  MC_ASSIGN_OR_RETURN(auto models, list_dir(fs, base));
   for (const auto& m : models) {
     std::string mrel = "manifests/" + m.name;
     if (!m.is_dir || !check_name(m.name, "model").ok()) {
       note(mrel);
       continue;
     }
-    MC_ASSIGN_OR_RETURN(auto channels, list_dir(base + "/" + m.name));
+    MC_ASSIGN_OR_RETURN(auto channels, list_dir(fs, base + "/" + m.name));
     for (const auto& c : channels) {
       std::string crel = mrel + "/" + c.name;
       if (!c.is_dir || !check_name(c.name, "channel").ok()) {
         note(crel);
         continue;
       }
-      MC_ASSIGN_OR_RETURN(auto entries, list_dir(root + "/" + crel));
+      MC_ASSIGN_OR_RETURN(auto entries, list_dir(fs, root + "/" + crel));
       std::map<std::string, StreamFiles> by_platform;
       for (const auto& e : entries) {
         std::string erel = crel + "/" + e.name;
@@ -234,7 +256,7 @@ Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vect
           s.has_current = true;
           continue;
         }
-        MC_ASSIGN_OR_RETURN(auto versions, list_dir(root + "/" + erel));
+        MC_ASSIGN_OR_RETURN(auto versions, list_dir(fs, root + "/" + erel));
         for (const auto& v : versions) {
           uint64_t n = v.is_dir ? 0 : version_of(v.name);
           if (n == 0) note(erel + "/" + v.name);
@@ -248,16 +270,16 @@ Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vect
   return out;
 }
 
-Result<std::vector<std::string>> list_blob_files(const std::string& root) {
+Result<std::vector<std::string>> list_blob_files(const std::string& root, FileSystem& fs) {
   std::vector<std::string> out;
-  MC_ASSIGN_OR_RETURN(auto prefixes, list_dir(root + "/blobs/sha256"));
+  MC_ASSIGN_OR_RETURN(auto prefixes, list_dir(fs, root + "/blobs/sha256"));
   for (const auto& p : prefixes) {
     std::string prel = "blobs/sha256/" + p.name;
     if (!p.is_dir) {
       out.push_back(prel);
       continue;
     }
-    MC_ASSIGN_OR_RETURN(auto files, list_dir(root + "/" + prel));
+    MC_ASSIGN_OR_RETURN(auto files, list_dir(fs, root + "/" + prel));
     for (const auto& f : files) out.push_back(prel + "/" + f.name);
   }
   return out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "modelcast/canonical_json.h"
+#include "modelcast/file_system.h"
 #include "modelcast/signing.h"
 #include "modelcast/status.h"
 
@@ -42,9 +43,11 @@ struct TreeLayout {
 class Tree {
  public:
   // Fails with kNotFound when `root` has no modelcast.json (not a tree, or not initialised).
-  static Result<Tree> open(const std::string& root);
+  // Every later read and write of the tree goes through `fs`, which must outlive the Tree.
+  static Result<Tree> open(const std::string& root, FileSystem& fs = *posix_file_system());
 
   const std::string& root() const { return root_; }
+  FileSystem& fs() const { return *fs_; }
   const TreeSettings& settings() const { return settings_; }
   TreeSettings& mutable_settings() { return settings_; }
   // Absolute (or root-relative) path on disk of a tree-relative path.
@@ -54,6 +57,7 @@ class Tree {
 
  private:
   std::string root_;
+  FileSystem* fs_ = nullptr;
   TreeSettings settings_;
 };
 
@@ -76,10 +80,22 @@ struct StreamFiles {
 
 // Every stream under TREE/manifests, sorted by (model, channel, platform). Paths that do
 // not fit the layout (bad names, non-numeric versions, stray files) go to `stray`.
-Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray);
+Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray,
+                                              FileSystem& fs = *posix_file_system());
 
-// Tree-relative paths of every file under TREE/blobs/sha256, sorted.
-Result<std::vector<std::string>> list_blob_files(const std::string& root);
+// Tree-relative paths of every entry under TREE/blobs/sha256 (files, and anything else
+// that is not a two-letter folder), sorted.
+Result<std::vector<std::string>> list_blob_files(const std::string& root, FileSystem& fs = *posix_file_system());
+
+// .gitattributes of a tree: git must never rewrite a byte of what devices download. A
+// checkout with core.autocrlf=true (Git for Windows' default) would otherwise turn LF into
+// CRLF in any blob git takes for text, and the deployed tree would serve corrupted files.
+// Blobs, parts and deltas are binary (no conversion, no textual diff or merge); manifests
+// and the catalog stay diffable but are never converted either.
+constexpr const char* kGitAttributesFile = ".gitattributes";
+std::string git_attributes_file();
+// True when `text` (a .gitattributes) keeps every file of the tree unconverted.
+bool git_attributes_protect_tree(const std::string& text);
 
 // The _headers file static hosts (Netlify, Cloudflare Pages) read: blob URLs never change
 // content, so they are cached for a year; manifests and the catalog change on every publish.

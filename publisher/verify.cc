@@ -5,7 +5,7 @@
 #include <optional>
 #include <set>
 
-#include "blob_store.h"
+#include "modelcast/blob_check.h"
 #include "git_repo.h"
 #include "locked_tree.h"
 #include "modelcast/fs.h"
@@ -66,20 +66,25 @@ class Verifier {
     for (const auto& [url, ref] : blobs_) {
       ++report_->blobs;
       report_->blob_bytes += ref.stored_size;
-      Status s = check_blob(tree_.path(url), ref.encoding, ref.sha256, ref.size, ref.stored_size);
+      Status s = check_blob(tree_.fs(), tree_.path(url), BlobCheck{ref.encoding, ref.sha256, ref.size, ref.stored_size});
       if (s.ok()) continue;
       std::string message = s.message();
       std::string prefix = tree_.path(url) + ": ";
       if (message.compare(0, prefix.size(), prefix) == 0) message = message.substr(prefix.size());
       problem(url + " (named by " + ref.named_by + "): " + message);
     }
-    auto files = list_blob_files(tree_.root());
+    auto files = list_blob_files(tree_.root(), tree_.fs());
     if (!files.ok()) {
       problem(files.status().message());
       return;
     }
-    for (const auto& rel : *files)
-      if (!blobs_.count(rel)) report_->orphans.push_back(rel);
+    for (const auto& rel : *files) {
+      if (blobs_.count(rel)) continue;  // checked above, links included
+      // Static hosts do not serve links: one would be pushed and then be missing online.
+      auto info = tree_.fs().lstat(tree_.path(rel));
+      if (info.ok() && info->type == FileType::kSymlink) problem(rel + ": a symlink, not a regular file; store the file itself");
+      else report_->orphans.push_back(rel);
+    }
   }
 
  private:
@@ -93,7 +98,7 @@ class Verifier {
   // Parses, checks identity fields and signature, and records the blobs it names.
   // `version` 0 means the current manifest (any version).
   std::optional<std::pair<Manifest, std::string>> load(const std::string& rel, const StreamFiles& s, uint64_t version) {
-    auto text = read_file(tree_.path(rel), kMaxManifestBytes);
+    auto text = tree_.fs().read_file(tree_.path(rel), kMaxManifestBytes);
     if (!text.ok()) {
       problem(rel + ": " + strip_root(text.status().message()));
       return std::nullopt;
@@ -133,7 +138,7 @@ class Verifier {
 // even when the working tree is self-consistent. Reads one manifest per change.
 void check_history(const Tree& tree, const std::vector<StreamFiles>& streams, VerifyReport* report) {
   constexpr size_t kMaxCommits = 100000;
-  auto repo = GitRepo::open(tree.root());
+  auto repo = GitRepo::open(tree.root(), &tree.fs());
   if (!repo.ok()) {
     report->warnings.push_back("version history not checked: " + repo.status().message());
     return;
@@ -176,6 +181,20 @@ void check_history(const Tree& tree, const std::vector<StreamFiles>& streams, Ve
   }
 }
 
+// Without "* -text" a checkout with core.autocrlf=true rewrites line endings in blobs git
+// takes for text, and the deployed copy serves corrupted files.
+void check_git_attributes(const Tree& tree, VerifyReport* report) {
+  auto text = tree.fs().read_file(tree.path(kGitAttributesFile), 1 << 20);
+  if (!text.ok()) {
+    report->problems.push_back(std::string(kGitAttributesFile) +
+                               ": missing; a checkout with core.autocrlf=true would rewrite blobs (the next publish adds it)");
+    return;
+  }
+  if (!git_attributes_protect_tree(*text))
+    report->problems.push_back(std::string(kGitAttributesFile) +
+                               ": has no \"* -text\" line; a checkout with core.autocrlf=true would rewrite blobs");
+}
+
 std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned, VerifyReport* report) {
   std::vector<PublicKey> keys;
   if (!pinned.empty()) {
@@ -213,26 +232,28 @@ void check_committed(const Tree& tree, VerifyReport* report) {
 }  // namespace
 
 Result<VerifyReport> verify_tree(const VerifyOptions& options) {
-  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(options.tree));
+  FileSystem& fs = options.file_system ? *options.file_system : *posix_file_system();
+  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(options.tree, fs));
   // A publish in progress has written version N+1 but not yet the current manifest: wait
   // for it rather than report a version that went down. Copies of a tree without .git,
   // or on read-only media, are verified without the lock.
   std::optional<FileLock> lock;
-  if (auto repo = GitRepo::open(tree.root()); repo.ok()) {
+  if (auto repo = GitRepo::open(tree.root(), &fs); repo.ok()) {
     std::string work_dir = repo->git_dir() + "modelcast";
-    if (make_dirs(work_dir).ok()) {
-      auto acquired = FileLock::acquire(work_dir + "/lock", true);
+    if (fs.make_dirs(work_dir).ok()) {
+      auto acquired = fs.lock(work_dir + "/lock", true);
       if (acquired.ok()) lock.emplace(std::move(acquired).value());
     }
   }
   VerifyReport report;
   std::vector<PublicKey> keys = trusted_keys(tree, options.pubkey_path, &report);
   std::vector<std::string> stray;
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &stray));
+  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &stray, fs));
   for (const auto& p : stray) report.problems.push_back(p + ": not a manifest of the tree layout");
+  check_git_attributes(tree, &report);
   if (options.pubkey_path.empty() && tree.settings().trusted_keys.empty() && !streams.empty())
     report.problems.push_back(std::string(kSettingsFile) + ": no trusted keys; pass --pubkey or publish with a key");
-  Verifier verifier(tree, std::move(keys), options.now ? options.now : static_cast<int64_t>(std::time(nullptr)), &report);
+  Verifier verifier(tree, std::move(keys), options.now ? options.now : fs.now_unix(), &report);
   for (const auto& s : streams) verifier.stream(s);
   verifier.blobs();
   check_history(tree, streams, &report);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "modelcast/file_system.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -18,7 +19,8 @@ namespace modelcast {
 struct VerifyOptions {
   std::string tree;
   std::string pubkey_path;  // pin this key instead of the tree's keys/ + trusted ids
-  int64_t now = 0;          // for expiry warnings; 0: the current time
+  int64_t now = 0;          // for expiry warnings; 0: the file system's clock
+  std::shared_ptr<FileSystem> file_system;  // null: posix_file_system()
 };
 
 struct VerifyReport {

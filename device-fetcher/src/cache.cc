@@ -1,18 +1,12 @@
 #include "cache.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <climits>
 #include <cstring>
 #include <set>
 
+#include "modelcast/blob_check.h"
 #include "modelcast/encoding.h"
 #include "modelcast/fs.h"
-#include "modelcast/sha256.h"
 
 namespace modelcast {
 
@@ -20,17 +14,10 @@ namespace {
 
 constexpr size_t kMaxStateBytes = 64 * 1024;
 
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") out.push_back(name);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
+// The names in `dir`, none when it cannot be read (absent: nothing to recover there).
+std::vector<std::string> list_dir(FileSystem& fs, const std::string& dir) {
+  auto names = fs.list_dir(dir);
+  return names.ok() ? std::move(names).value() : std::vector<std::string>();
 }
 
 bool parse_version(const std::string& s, uint64_t* out) {
@@ -44,9 +31,9 @@ bool parse_version(const std::string& s, uint64_t* out) {
   return true;
 }
 
-bool is_dir(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+bool is_dir(FileSystem& fs, const std::string& path) {
+  auto info = fs.lstat(path);
+  return info.ok() && info->type == FileType::kDirectory;
 }
 
 bool resumable_tmp_name(const std::string& name) {
@@ -59,30 +46,29 @@ bool resumable_tmp_name(const std::string& name) {
 
 }  // namespace
 
-uint64_t current_version(const ModelPaths& paths) {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink(paths.current_link().c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return 0;
-  std::string target(buf, static_cast<size_t>(n));
+uint64_t current_version(FileSystem& fs, const ModelPaths& paths) {
+  auto link = fs.read_link(paths.current_link());
+  if (!link.ok()) return 0;
+  const std::string& target = *link;
   const std::string prefix = "versions/";
   uint64_t v = 0;
   if (target.compare(0, prefix.size(), prefix) != 0 || !parse_version(target.substr(prefix.size()), &v)) return 0;
   return v;
 }
 
-std::vector<uint64_t> list_versions(const ModelPaths& paths) {
+std::vector<uint64_t> list_versions(FileSystem& fs, const ModelPaths& paths) {
   std::vector<uint64_t> out;
-  for (const auto& name : list_dir(paths.versions_dir())) {
+  for (const auto& name : list_dir(fs, paths.versions_dir())) {
     uint64_t v;
-    if (parse_version(name, &v) && is_dir(paths.version_dir(v))) out.push_back(v);
+    if (parse_version(name, &v) && is_dir(fs, paths.version_dir(v))) out.push_back(v);
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
-Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, const OpenOptions& options) {
+Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64_t version, const OpenOptions& options) {
   const std::string dir = paths.version_dir(version);
-  MC_ASSIGN_OR_RETURN(std::string bytes, read_file(dir + "/manifest.json", kMaxManifestBytes));
+  MC_ASSIGN_OR_RETURN(std::string bytes, fs.read_file(dir + "/manifest.json", kMaxManifestBytes));
   auto parsed = parse_signed_manifest(bytes);
   if (!parsed.ok()) return parsed.status().with_context(dir + "/manifest.json");
   SignedManifest& sm = parsed.value();
@@ -95,16 +81,11 @@ Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, cons
   out.path = dir;
   for (const auto& f : sm.manifest.files) {
     ModelFile mf{f.path, dir + "/" + f.path, f.sha256, f.size};
-    struct stat st;
-    if (::stat(mf.full_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-      return error(StatusCode::kCorruption, mf.full_path + ": missing");
-    if (static_cast<uint64_t>(st.st_size) != f.size)
-      return error(StatusCode::kHashMismatch, mf.full_path + ": " + std::to_string(st.st_size) + " bytes, manifest says " +
-                                                  std::to_string(f.size));
-    if (options.verify_hashes) {
-      MC_ASSIGN_OR_RETURN(FileDigest d, sha256_file(mf.full_path));
-      if (d.sha256 != f.sha256) return error(StatusCode::kHashMismatch, mf.full_path + ": SHA-256 differs from the manifest");
-    }
+    // The cache keeps content decoded: identity, stored_size == size.
+    Status checked = check_blob(fs, mf.full_path, BlobCheck{"identity", f.sha256, f.size, f.size, options.verify_hashes});
+    if (checked.code() == StatusCode::kNotFound || checked.code() == StatusCode::kInvalidArgument)
+      return error(StatusCode::kCorruption, checked.message());
+    MC_RETURN_IF_ERROR(checked);
     out.files.push_back(std::move(mf));
   }
   out.config = sm.manifest.config;
@@ -113,29 +94,29 @@ Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, cons
   return out;
 }
 
-Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& options) {
-  uint64_t cur = current_version(paths);
+Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const OpenOptions& options) {
+  uint64_t cur = current_version(fs, paths);
   Status first;
   if (cur > 0) {
-    auto m = load_version(paths, cur, options);
+    auto m = load_version(fs, paths, cur, options);
     if (m.ok()) return m;
     first = m.status();
   }
   // `current` is damaged (files deleted by someone): the newest complete older version.
-  auto versions = list_versions(paths);
+  auto versions = list_versions(fs, paths);
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
     if (*it == cur || (cur > 0 && *it > cur)) continue;
-    auto m = load_version(paths, *it, options);
+    auto m = load_version(fs, paths, *it, options);
     if (m.ok()) return m;
   }
   if (!first.ok()) return first;
   return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
 }
 
-ModelState read_state(const ModelPaths& paths) {
+ModelState read_state(FileSystem& fs, const ModelPaths& paths) {
   ModelState s;
-  s.active_version = current_version(paths);
-  auto bytes = read_file(paths.state_path(), kMaxStateBytes);
+  s.active_version = current_version(fs, paths);
+  auto bytes = fs.read_file(paths.state_path(), kMaxStateBytes);
   if (!bytes.ok()) return s;
   auto doc = parse_json_strict(bytes.value(), kMaxStateBytes, "state.json");
   if (!doc.ok() || !doc->is_object()) return s;
@@ -165,19 +146,19 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s)
 
 Status recover_model(FileSystem& fs, const ModelPaths& paths) {
   (void)fs.remove_all(paths.model_dir() + "/current.new");
-  uint64_t cur = current_version(paths);
+  uint64_t cur = current_version(fs, paths);
   bool changed = false;
-  for (const auto& name : list_dir(paths.versions_dir())) {
+  for (const auto& name : list_dir(fs, paths.versions_dir())) {
     uint64_t v = 0;
     bool numbered = parse_version(name, &v);
     bool never_current = numbered && (cur == 0 || v > cur);
-    bool incomplete = numbered && !path_exists(paths.version_dir(v) + "/manifest.json");
+    bool incomplete = numbered && !fs.exists(paths.version_dir(v) + "/manifest.json");
     if (!numbered || never_current || (incomplete && v != cur)) {
       MC_RETURN_IF_ERROR(fs.remove_all(paths.versions_dir() + "/" + name));
       changed = true;
     }
   }
-  for (const auto& name : list_dir(paths.model_dir())) {
+  for (const auto& name : list_dir(fs, paths.model_dir())) {
     if (name.find(".tmp.") != std::string::npos) {  // an interrupted state.json write
       MC_RETURN_IF_ERROR(fs.remove_all(paths.model_dir() + "/" + name));
     }
@@ -187,13 +168,13 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
 }
 
 Status recover_tmp(FileSystem& fs, const BlobStore& store) {
-  for (const auto& name : list_dir(store.tmp_dir()))
+  for (const auto& name : list_dir(fs, store.tmp_dir()))
     if (!resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
   return OkStatus();
 }
 
 Status clear_tmp(FileSystem& fs, const BlobStore& store) {
-  for (const auto& name : list_dir(store.tmp_dir())) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
+  for (const auto& name : list_dir(fs, store.tmp_dir())) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
   return OkStatus();
 }
 
@@ -219,7 +200,7 @@ Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const 
   std::vector<std::string> ordered(dirs.begin(), dirs.end());
   std::sort(ordered.begin(), ordered.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const auto& d : ordered) MC_RETURN_IF_ERROR(fs.sync_dir(d));
-  if (path_exists(final_dir)) MC_RETURN_IF_ERROR(fs.remove_all(final_dir));  // never current (checked by the caller)
+  if (fs.exists(final_dir)) MC_RETURN_IF_ERROR(fs.remove_all(final_dir));  // never current (checked by the caller)
   MC_RETURN_IF_ERROR(fs.rename(building, final_dir));
   MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
   return final_dir;
@@ -238,9 +219,9 @@ Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t versio
 
 Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
   if (keep < 1) keep = 1;
-  uint64_t cur = current_version(paths);
+  uint64_t cur = current_version(fs, paths);
   if (cur == 0) return OkStatus();
-  auto versions = list_versions(paths);
+  auto versions = list_versions(fs, paths);
   size_t kept_older = 0;
   bool changed = false;
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
@@ -258,12 +239,12 @@ Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
 
 Status gc_blobs(FileSystem& fs, const BlobStore& store) {
   const std::string root = store.cache_dir + "/blobs/sha256";
-  for (const auto& prefix : list_dir(root)) {
+  for (const auto& prefix : list_dir(fs, root)) {
     const std::string dir = root + "/" + prefix;
-    for (const auto& name : list_dir(dir)) {
-      struct stat st;
+    for (const auto& name : list_dir(fs, dir)) {
       std::string path = dir + "/" + name;
-      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) MC_RETURN_IF_ERROR(fs.remove_all(path));
+      auto info = fs.lstat(path);
+      if (info.ok() && info->type == FileType::kRegular && info->links == 1) MC_RETURN_IF_ERROR(fs.remove_all(path));
     }
   }
   return OkStatus();

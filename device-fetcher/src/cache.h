@@ -28,17 +28,17 @@ struct ModelPaths {
 };
 
 // The version `current` points to; 0 when absent or not a "versions/<n>" link.
-uint64_t current_version(const ModelPaths& paths);
+uint64_t current_version(FileSystem& fs, const ModelPaths& paths);
 // Numbered, complete-looking folders under versions/, ascending.
-std::vector<uint64_t> list_versions(const ModelPaths& paths);
+std::vector<uint64_t> list_versions(FileSystem& fs, const ModelPaths& paths);
 
 // Reads and checks versions/<v>: manifest.json parses, names this model and version, and
 // every file is present with its declared size (and hash when asked).
-Result<OpenedModel> load_version(const ModelPaths& paths, uint64_t version, const OpenOptions& options);
+Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64_t version, const OpenOptions& options);
 // `current`, or the newest complete kept version when `current` is damaged.
-Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& options);
+Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const OpenOptions& options);
 
-ModelState read_state(const ModelPaths& paths);
+ModelState read_state(FileSystem& fs, const ModelPaths& paths);
 Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& state);
 
 // Under the lock, before anything else: removes half-built (".partial") and never-activated

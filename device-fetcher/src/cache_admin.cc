@@ -1,7 +1,5 @@
 #include "modelcast/cache_admin.h"
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <set>
 
@@ -13,14 +11,11 @@ namespace modelcast {
 
 namespace {
 
-std::vector<std::string> subfolders(const std::string& dir) {
+std::vector<std::string> subfolders(FileSystem& fs, const std::string& dir) {
   std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
+  if (auto all = fs.list_dir(dir); all.ok())
+    for (const auto& name : *all)
+      if (name[0] != '.') names.push_back(name);
   return names;
 }
 
@@ -28,21 +23,22 @@ std::vector<std::string> subfolders(const std::string& dir) {
 
 Result<std::vector<CachedModel>> list_cached_models(const std::string& cache_dir) {
   if (cache_dir.empty()) return error(StatusCode::kInvalidArgument, "cache folder: must not be empty");
+  FileSystem& fs = *posix_file_system();
   std::vector<CachedModel> out;
-  for (const auto& name : subfolders(cache_dir + "/models")) {
+  for (const auto& name : subfolders(fs, cache_dir + "/models")) {
     if (!check_name(name, "model").ok()) continue;  // not ours
     ModelPaths paths{cache_dir, name};
     CachedModel m;
     m.model = name;
     std::set<std::string> counted;
-    for (uint64_t v : list_versions(paths)) {
-      auto opened = load_version(paths, v, {});
+    for (uint64_t v : list_versions(fs, paths)) {
+      auto opened = load_version(fs, paths, v, {});
       if (!opened.ok()) continue;
       m.versions.push_back(v);
       for (const auto& f : opened->files)
         if (counted.insert(f.sha256).second) m.bytes += f.size;
     }
-    auto active = open_model(paths, {});
+    auto active = open_model(fs, paths, {});
     m.active_version = active.ok() ? active->version : 0;
     out.push_back(std::move(m));
   }
@@ -53,9 +49,9 @@ Status remove_cached_model(const std::string& cache_dir, const std::string& mode
   if (cache_dir.empty()) return error(StatusCode::kInvalidArgument, "cache folder: must not be empty");
   MC_RETURN_IF_ERROR(check_name(model, "model"));
   ModelPaths paths{cache_dir, model};
-  if (!path_exists(paths.model_dir())) return error(StatusCode::kNotFound, model + ": not in the cache " + cache_dir);
-  MC_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(paths.lock_path(), wait_for_lock));
   FileSystem& fs = *posix_file_system();
+  if (!fs.exists(paths.model_dir())) return error(StatusCode::kNotFound, model + ": not in the cache " + cache_dir);
+  MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(paths.lock_path(), wait_for_lock));
   // `current` first: from that instant readers see no model, never a half-removed one.
   MC_RETURN_IF_ERROR(fs.remove_all(paths.current_link()));
   MC_RETURN_IF_ERROR(fs.remove_all(paths.model_dir()));

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "modelcast/blob_check.h"
 #include "modelcast/fs.h"
 #include "modelcast/sha256.h"
 
@@ -39,9 +40,9 @@ class Decoder {
     if (!zstd_) return OkStatus();
     dctx_.reset(ZSTD_createDCtx());
     if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
-    ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdWindowLogMax);
+    ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
     out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
-    MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, true));
+    MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, WriteMode::kTruncate));
     return OkStatus();
   }
 
@@ -206,15 +207,14 @@ class BlobWriter : public HttpSink {
   // request from.
   Result<uint64_t> start() {
     const std::string part = p_.store.part_path(f_);
-    struct stat st;
     uint64_t have = 0;
-    if (::stat(part.c_str(), &st) == 0) have = static_cast<uint64_t>(st.st_size);
+    if (auto info = p_.fs->stat(part); info.ok()) have = info->size;
     if (have > f_.stored_size) {
       MC_RETURN_IF_ERROR(p_.fs->remove_all(part));
       have = 0;
     }
     MC_RETURN_IF_ERROR(start_decoder());
-    MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(part, false));
+    MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(part, WriteMode::kAppend));
     if (have > 0) MC_RETURN_IF_ERROR(replay(part, have));
     return have;
   }
@@ -224,7 +224,7 @@ class BlobWriter : public HttpSink {
     part_buf_.clear();
     MC_RETURN_IF_ERROR(part_->close());
     MC_RETURN_IF_ERROR(p_.fs->truncate(p_.store.part_path(f_), 0));
-    MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(p_.store.part_path(f_), false));
+    MC_ASSIGN_OR_RETURN(part_, p_.fs->open_writable(p_.store.part_path(f_), WriteMode::kAppend));
     worker_.reset();
     decoder_.reset();
     wire_ = 0;
@@ -310,24 +310,17 @@ class BlobWriter : public HttpSink {
 
  private:
   Status replay(const std::string& part, uint64_t have) {
-    int fd = ::open(part.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return error(StatusCode::kIOError, part + ": " + std::strerror(errno));
+    MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, p_.fs->open_readable(part, /*follow_links=*/false));
     std::vector<char> buf(1 << 20);
     uint64_t done = 0;
-    Status s;
-    while (s.ok() && done < have) {
-      ssize_t n = ::read(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), have - done)));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        s = error(StatusCode::kIOError, part + ": short read while resuming");
-        break;
-      }
-      s = consume(buf.data(), static_cast<size_t>(n));
-      done += static_cast<uint64_t>(n);
-      if (s.ok() && p_.on_bytes) s = p_.on_bytes(static_cast<uint64_t>(n));
+    while (done < have) {
+      MC_ASSIGN_OR_RETURN(size_t n, file->read(buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), have - done))));
+      if (n == 0) return error(StatusCode::kIOError, part + ": short read while resuming");
+      MC_RETURN_IF_ERROR(consume(buf.data(), n));
+      done += n;
+      if (p_.on_bytes) MC_RETURN_IF_ERROR(p_.on_bytes(n));
     }
-    ::close(fd);
-    return s;
+    return OkStatus();
   }
 
   Status flush_part() {
@@ -366,16 +359,14 @@ class BlobWriter : public HttpSink {
 
 }  // namespace
 
-bool have_blob(const BlobStore& store, const FileEntry& file) {
-  struct stat st;
-  return ::stat(store.blob_path(file.sha256).c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         static_cast<uint64_t>(st.st_size) == file.size;
+bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file) {
+  return check_blob(fs, store.blob_path(file.sha256), BlobCheck{"identity", file.sha256, file.size, file.size, false}).ok();
 }
 
 Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats* stats) {
   MC_RETURN_IF_ERROR(p.fs->make_dirs(p.store.tmp_dir()));
   const std::string blob = p.store.blob_path(f.sha256);
-  if (path_exists(blob)) MC_RETURN_IF_ERROR(p.fs->remove_all(blob));  // wrong size: replace
+  if (p.fs->exists(blob)) MC_RETURN_IF_ERROR(p.fs->remove_all(blob));  // wrong size: replace
   const std::string url = p.base_url + "/" + f.url;
   int network_retries = 0;
   bool fresh_retry_used = false;

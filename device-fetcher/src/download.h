@@ -17,8 +17,6 @@
 
 namespace modelcast {
 
-constexpr int kZstdWindowLogMax = 27;  // 128 MiB: refuse frames that need more memory
-
 struct BlobStore {
   std::string cache_dir;
   std::string blob_path(const std::string& sha256) const {
@@ -51,7 +49,7 @@ struct DownloadStats {
 
 // True when the verified blob is already in the cache (size checked; content was
 // verified when it was stored).
-bool have_blob(const BlobStore& store, const FileEntry& file);
+bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file);
 
 // Makes blobs/sha256/<2>/<sha256> hold the file's verified content.
 Status download_blob(const DownloadParams& params, const FileEntry& file, DownloadStats* stats);

@@ -1,6 +1,5 @@
 #include "modelcast/fetcher.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,11 +24,6 @@
 namespace modelcast {
 
 namespace {
-
-class SystemClock : public Clock {
- public:
-  int64_t now_unix() const override { return static_cast<int64_t>(::time(nullptr)); }
-};
 
 std::string absolute(const std::string& path) {
   char buf[PATH_MAX];
@@ -66,11 +60,6 @@ class ManifestSink : public HttpSink {
 };
 
 }  // namespace
-
-std::shared_ptr<Clock> system_clock() {
-  static std::shared_ptr<Clock> clock = std::make_shared<SystemClock>();
-  return clock;
-}
 
 const char* update_status_name(UpdateStatus status) {
   switch (status) {
@@ -180,7 +169,7 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions o) {
   std::unique_ptr<Fetcher> f(new Fetcher(std::move(o)));
   f->impl_->fs = f->options_.file_system;
   f->impl_->transport = f->options_.transport ? f->options_.transport : std::shared_ptr<HttpTransport>(make_default_transport());
-  f->impl_->clock = f->options_.clock ? f->options_.clock : system_clock();
+  f->impl_->clock = f->options_.clock ? f->options_.clock : std::shared_ptr<Clock>(f->options_.file_system);
   f->impl_->network_metered = f->options_.network_metered;
   return f;
 }
@@ -193,34 +182,31 @@ void Fetcher::cancel() {
 void Fetcher::set_network_metered(bool metered) { impl_->network_metered = metered; }
 
 Status Fetcher::recover() {
-  MC_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(options_.cache_dir + "/lock", false));
+  FileSystem& fs = *impl_->fs;
+  MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
-  MC_RETURN_IF_ERROR(recover_tmp(*impl_->fs, store));
-  std::string models = options_.cache_dir + "/models";
-  if (!path_exists(models)) return OkStatus();
+  MC_RETURN_IF_ERROR(recover_tmp(fs, store));
   // Every model folder under the cache.
-  if (DIR* d = ::opendir(models.c_str())) {
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') names.push_back(e->d_name);
-    ::closedir(d);
-    for (const auto& n : names) MC_RETURN_IF_ERROR(recover_model(*impl_->fs, ModelPaths{options_.cache_dir, n}));
-  }
+  auto names = fs.list_dir(options_.cache_dir + "/models");
+  if (!names.ok()) return names.status().code() == StatusCode::kNotFound ? OkStatus() : names.status();
+  for (const auto& n : *names)
+    if (n[0] != '.') MC_RETURN_IF_ERROR(recover_model(fs, ModelPaths{options_.cache_dir, n}));
   return OkStatus();
 }
 
 Result<OpenedModel> Fetcher::open(const std::string& model, const OpenOptions& options) const {
-  return open_cached_model(options_.cache_dir, model, options);
+  MC_RETURN_IF_ERROR(check_name(model, "model"));
+  return open_model(*impl_->fs, ModelPaths{options_.cache_dir, model}, options);
 }
 
 namespace {
 
 // The result of an update that could not start: the active version, if any, stays.
-UpdateResult not_started(const ModelPaths& paths, const Status& s) {
+UpdateResult not_started(FileSystem& fs, const ModelPaths& paths, const Status& s) {
   UpdateResult result;
   result.reason = status_code_name(s.code());
   result.message = s.message();
-  auto active = open_model(paths, {});
+  auto active = open_model(fs, paths, {});
   if (active.ok()) {
     result.status = UpdateStatus::kFallback;
     result.version = active->version;
@@ -243,14 +229,14 @@ UpdateResult Fetcher::update(const std::string& model) {
   impl_->cancelled = false;
   impl_->transport->reset_cancel();
   ModelPaths paths{options_.cache_dir, model};
-  auto lock = FileLock::acquire(paths.lock_path(), options_.wait_for_lock);
-  if (!lock.ok()) return not_started(paths, lock.status());
+  auto lock = impl_->fs->lock(paths.lock_path(), options_.wait_for_lock);
+  if (!lock.ok()) return not_started(*impl_->fs, paths, lock.status());
   return Impl::UpdateRun(*impl_, options_, model).run();
 }
 
 UpdateResult Fetcher::Impl::UpdateRun::run() {
   Status s = prepare_model_dir();
-  if (!s.ok()) return not_started(paths_, s);
+  if (!s.ok()) return not_started(fs_, paths_, s);
   read_active();
   s = check_for_update();
   report(s);
@@ -260,7 +246,7 @@ UpdateResult Fetcher::Impl::UpdateRun::run() {
 
 // The model's folders exist (durably) and nothing half-done is left from a crash.
 Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
-  const bool first_use = !path_exists(paths_.versions_dir());
+  const bool first_use = !fs_.exists(paths_.versions_dir());
   MC_RETURN_IF_ERROR(fs_.make_dirs(paths_.versions_dir()));
   // New folders must survive a power cut once a version inside them becomes current.
   if (first_use) {
@@ -273,9 +259,9 @@ Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
 }
 
 void Fetcher::Impl::UpdateRun::read_active() {
-  state_ = read_state(paths_);
+  state_ = read_state(fs_, paths_);
   on_disk_ = state_;
-  if (auto opened = open_model(paths_, {}); opened.ok()) {
+  if (auto opened = open_model(fs_, paths_, {}); opened.ok()) {
     active_ = opened->version;
     active_path_ = opened->path;
   }
@@ -394,7 +380,7 @@ bool Fetcher::Impl::UpdateRun::check_rollout(const Manifest& m) {
 bool Fetcher::Impl::UpdateRun::check_download_conditions(const Manifest& m) {
   std::set<std::string> missing;
   for (const auto& f : m.files)
-    if (!have_blob(store_, f) && missing.insert(f.sha256).second) result_.bytes_needed += f.stored_size;
+    if (!have_blob(fs_, store_, f) && missing.insert(f.sha256).second) result_.bytes_needed += f.stored_size;
   std::string why = deferral_message(options_.conditions, impl_.network_metered, result_.bytes_needed);
   if (why.empty()) return true;
   soft_reason_ = "deferred";
@@ -409,7 +395,7 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   Progress progress;
   progress.model = model_;
   for (const auto& f : m.files) {
-    if (have_blob(store_, f)) {
+    if (have_blob(fs_, store_, f)) {
       result_.files_reused++;
     } else if (seen_hashes.insert(f.sha256).second) {
       needed.push_back(&f);
@@ -490,7 +476,7 @@ void Fetcher::Impl::UpdateRun::report(const Status& s) {
   result_.version = active_;
   result_.path = active_path_;
   if (installed_ || !s.ok()) {
-    auto now_active = open_model(paths_, {});
+    auto now_active = open_model(fs_, paths_, {});
     result_.version = now_active.ok() ? now_active->version : 0;
     result_.path = now_active.ok() ? now_active->path : std::string();
   }
@@ -528,14 +514,14 @@ void Fetcher::Impl::UpdateRun::record_check() {
 
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model, const OpenOptions& options) {
   MC_RETURN_IF_ERROR(check_name(model, "model"));
-  return open_model(ModelPaths{absolute(cache_dir), model}, options);
+  return open_model(*posix_file_system(), ModelPaths{absolute(cache_dir), model}, options);
 }
 
 Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model) {
   MC_RETURN_IF_ERROR(check_name(model, "model"));
   ModelPaths paths{absolute(cache_dir), model};
-  ModelState s = read_state(paths);
-  auto opened = open_model(paths, {});
+  ModelState s = read_state(*posix_file_system(), paths);
+  auto opened = open_model(*posix_file_system(), paths, {});
   s.active_version = opened.ok() ? opened->version : 0;
   return s;
 }

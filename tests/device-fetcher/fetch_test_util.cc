@@ -258,8 +258,9 @@ class FaultyWritable : public WritableFile {
 
 }  // namespace
 
-Result<std::unique_ptr<WritableFile>> FaultyFileSystem::open_writable(const std::string& path, bool truncate) {
-  auto f = inner_->open_writable(path, truncate);
+Result<std::unique_ptr<WritableFile>> FaultyFileSystem::open_writable(const std::string& path, WriteMode mode,
+                                                                     unsigned permissions) {
+  auto f = FileSystemWrapper::open_writable(path, mode, permissions);
   if (!f.ok()) return f.status();
   return std::unique_ptr<WritableFile>(new FaultyWritable(std::move(f).value(), this, path));
 }
@@ -272,19 +273,19 @@ Status FaultyFileSystem::maybe_fail(const std::string& what) {
 
 Status FaultyFileSystem::rename(const std::string& from, const std::string& to) {
   MC_RETURN_IF_ERROR(maybe_fail("rename " + from));
-  return inner_->rename(from, to);
+  return FileSystemWrapper::rename(from, to);
 }
 Status FaultyFileSystem::link(const std::string& existing, const std::string& new_path) {
   MC_RETURN_IF_ERROR(maybe_fail("link " + new_path));
-  return inner_->link(existing, new_path);
+  return FileSystemWrapper::link(existing, new_path);
 }
 Status FaultyFileSystem::symlink(const std::string& target, const std::string& link_path) {
   MC_RETURN_IF_ERROR(maybe_fail("symlink " + link_path));
-  return inner_->symlink(target, link_path);
+  return FileSystemWrapper::symlink(target, link_path);
 }
 Status FaultyFileSystem::sync_dir(const std::string& dir) {
   MC_RETURN_IF_ERROR(maybe_fail("fsync " + dir));
-  return inner_->sync_dir(dir);
+  return FileSystemWrapper::sync_dir(dir);
 }
 
 // ---- Processes ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include "temp_dir.h"
 #include "modelcast/fetcher.h"
+#include "modelcast/file_system.h"
 #include "modelcast/manifest.h"
 #include "modelcast/signing.h"
 
@@ -115,18 +116,15 @@ class CountingTransport : public HttpTransport {
 
 // Wraps the POSIX file system; after `budget` bytes of appends every append fails with
 // ENOSPC, like a full disk. Other failures: fail the Nth rename/link/symlink/sync.
-class FaultyFileSystem : public FileSystem {
+class FaultyFileSystem : public FileSystemWrapper {
  public:
-  explicit FaultyFileSystem(std::shared_ptr<FileSystem> inner = posix_file_system()) : inner_(std::move(inner)) {}
-  Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path, bool truncate) override;
+  explicit FaultyFileSystem(std::shared_ptr<FileSystem> inner = posix_file_system()) : FileSystemWrapper(std::move(inner)) {}
+  Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path, WriteMode mode,
+                                                      unsigned permissions = 0644) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status link(const std::string& existing, const std::string& new_path) override;
   Status symlink(const std::string& target, const std::string& link_path) override;
-  Status make_dirs(const std::string& dir) override { return inner_->make_dirs(dir); }
   Status sync_dir(const std::string& dir) override;
-  Status chmod(const std::string& path, unsigned mode) override { return inner_->chmod(path, mode); }
-  Status remove_all(const std::string& path) override { return inner_->remove_all(path); }
-  Status truncate(const std::string& path, uint64_t size) override { return inner_->truncate(path, size); }
 
   std::atomic<int64_t> space_left{INT64_MAX};  // bytes appends may still write
   std::atomic<int> fail_op_at{-1};             // fail the Nth (0-based) rename/link/symlink/fsync
@@ -134,9 +132,6 @@ class FaultyFileSystem : public FileSystem {
 
   // Counts one operation and fails it when it is number fail_op_at.
   Status maybe_fail(const std::string& what);
-
- private:
-  std::shared_ptr<FileSystem> inner_;
 };
 
 // A fixed clock.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "blob_store.h"
+#include "modelcast/blob_check.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
@@ -23,7 +24,7 @@ TEST_CASE("blob store keeps zstd only when it saves 5%, and writes each blob onc
   CHECK(text->encoding == "zstd");
   CHECK(text->created);
   CHECK(text->url == blob_url(sha256_file(dir / "text")->sha256, true));
-  CHECK(check_blob(dir / text->url, "zstd", text->sha256, 100000, text->stored_size).ok());
+  CHECK(check_blob(*posix_file_system(), dir / text->url, BlobCheck{"zstd", text->sha256, 100000, text->stored_size}).ok());
 
   auto noise = store.put_file(dir / "noise", "noise", false);
   REQUIRE(noise.ok());
@@ -57,16 +58,16 @@ TEST_CASE("check_blob refuses truncated, oversized and mislabelled blobs") {
   std::string stored = read_text(dir / blob->url);
 
   write_text(dir / "truncated.zst", stored.substr(0, stored.size() - 3));
-  Status t = check_blob(dir / "truncated.zst", "zstd", blob->sha256, blob->size, stored.size() - 3);
+  Status t = check_blob(*posix_file_system(), dir / "truncated.zst", BlobCheck{"zstd", blob->sha256, blob->size, stored.size() - 3});
   CHECK(t.code() == StatusCode::kCorruption);
 
-  CHECK(check_blob(dir / blob->url, "zstd", blob->sha256, blob->size - 1, blob->stored_size).code() ==
+  CHECK(check_blob(*posix_file_system(), dir / blob->url, BlobCheck{"zstd", blob->sha256, blob->size - 1, blob->stored_size}).code() ==
         StatusCode::kHashMismatch);
-  CHECK(check_blob(dir / blob->url, "zstd", blob->sha256, blob->size, blob->stored_size + 1).code() ==
+  CHECK(check_blob(*posix_file_system(), dir / blob->url, BlobCheck{"zstd", blob->sha256, blob->size, blob->stored_size + 1}).code() ==
         StatusCode::kHashMismatch);
-  CHECK(check_blob(dir / blob->url, "zstd", std::string(64, '0'), blob->size, blob->stored_size).code() ==
+  CHECK(check_blob(*posix_file_system(), dir / blob->url, BlobCheck{"zstd", std::string(64, '0'), blob->size, blob->stored_size}).code() ==
         StatusCode::kHashMismatch);
-  CHECK(check_blob(dir / "absent", "identity", blob->sha256, 1, 1).code() == StatusCode::kNotFound);
+  CHECK(check_blob(*posix_file_system(), dir / "absent", BlobCheck{"identity", blob->sha256, 1, 1}).code() == StatusCode::kNotFound);
   write_text(dir / "empty.zst", "");
-  CHECK(check_blob(dir / "empty.zst", "zstd", sha256_hex(""), 0, 0).code() == StatusCode::kCorruption);
+  CHECK(check_blob(*posix_file_system(), dir / "empty.zst", BlobCheck{"zstd", sha256_hex(""), 0, 0}).code() == StatusCode::kCorruption);
 }

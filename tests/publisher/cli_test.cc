@@ -34,6 +34,8 @@ TEST_CASE("init creates a committed tree with settings, cache headers and an emp
   CHECK(headers.find("/blobs/*\n  Cache-Control: public, max-age=31536000, immutable") != std::string::npos);
   CHECK(headers.find("/manifests/*\n  Cache-Control: public, max-age=60") != std::string::npos);
 
+  CHECK(read_text(tree + "/.gitattributes").find("\n* -text\n") != std::string::npos);
+
   Json index = Json::parse(read_text(tree + "/index.json"));
   CHECK(index["schema"] == "modelcast/index/1");
   CHECK(index["models"].empty());
@@ -43,7 +45,7 @@ TEST_CASE("init creates a committed tree with settings, cache headers and an emp
   CHECK(head.id == out["commit"]);
   CHECK(head.parents == 0);
   CHECK(head.message == "init modelcast tree");
-  std::vector<std::string> expected = {".nojekyll", "_headers", "index.html", "index.json", "modelcast.json"};
+  std::vector<std::string> expected = {".gitattributes", ".nojekyll", "_headers", "index.html", "index.json", "modelcast.json"};
   CHECK(head.changed_paths == expected);
   CHECK(read_commit(tree, "refs/heads/main").id == head.id);
   CHECK(dirty_paths(tree) == 0);

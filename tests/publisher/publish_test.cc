@@ -2,6 +2,7 @@
 // idempotence, bad inputs and concurrent publishers.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 
 #include "blob_store.h"
+#include "modelcast/blob_check.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
@@ -78,7 +80,7 @@ TEST_CASE("publish writes signed manifests, blobs and exactly one commit naming 
       CHECK(file.encoding == "identity");  // random bytes: zstd would not save 5%
       CHECK(file.stored_size == 300000);
     }
-    CHECK(check_blob(f.tree + "/" + file.url, file.encoding, file.sha256, file.size, file.stored_size).ok());
+    CHECK(check_blob(*posix_file_system(), f.tree + "/" + file.url, BlobCheck{file.encoding, file.sha256, file.size, file.stored_size}).ok());
   }
 
   // The signing key became part of the tree, trusted by id.
@@ -417,4 +419,30 @@ TEST_CASE("publish shows progress on stderr for files over a few MB, and --quiet
   RunResult q = run_cli(quiet);
   REQUIRE(q.exit_code == 0);
   CHECK(q.err.empty());
+}
+
+TEST_CASE("publish refuses a private key kept inside the tree, and names a key file others can read") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_text(dir / "labels.txt", "cat\ndog\n");
+  const std::string inside = f.tree + "/keys/signing.pem";
+  write_text(inside, read_text(f.key));
+  ::chmod(inside.c_str(), 0600);
+  RunResult r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", inside,
+                         dir / "labels.txt"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("inside the tree and would be published") != std::string::npos);
+  CHECK(count_commits(f.tree) == 1);
+
+  REQUIRE(::chmod(f.key.c_str(), 0644) == 0);
+  r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", f.key,
+               dir / "labels.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("warning: --key " + f.key + ": readable by others (mode 0644); chmod 600 it") != std::string::npos);
+  REQUIRE(::chmod(f.key.c_str(), 0600) == 0);
+  write_text(dir / "labels.txt", "cat\ndog\nbird\n");
+  r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", f.key,
+               dir / "labels.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("readable by others") == std::string::npos);
 }

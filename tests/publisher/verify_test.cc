@@ -200,3 +200,83 @@ TEST_CASE("verify waits for a publish in progress instead of reporting its half-
   RunResult r = wait_cli(c);
   CHECK_MESSAGE(r.exit_code == 0, r.err);
 }
+
+TEST_CASE("a checkout with core.autocrlf=true keeps every blob byte for byte") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  // Too short for zstd to save 5%: stored as is, and git would take it for text.
+  write_text(dir / "labels.txt", "cat\ndog\nbird\n");
+  RunResult r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", f.key,
+                         dir / "labels.txt"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string checkout = dir / "checkout";
+  REQUIRE(std::system(("git clone -q -c core.autocrlf=true '" + f.tree + "' '" + checkout + "'").c_str()) == 0);
+  auto sm = parse_signed_manifest(read_text(f.tree + "/manifests/clf/stable/ios.json"));
+  REQUIRE(sm.ok());
+  REQUIRE(sm->manifest.files.size() == 1);
+  const FileEntry& labels = sm->manifest.files[0];
+  CHECK(labels.encoding == "identity");
+  CHECK(read_text(checkout + "/" + labels.url) == "cat\ndog\nbird\n");
+  CHECK(read_text(checkout + "/manifests/clf/stable/ios.json") == read_text(f.tree + "/manifests/clf/stable/ios.json"));
+  RunResult v = run_cli({"verify", checkout});
+  CHECK_MESSAGE(v.exit_code == 0, v.err);
+}
+
+TEST_CASE("verify reports a tree without .gitattributes, and the next publish adds it") {
+  Published p;
+  REQUIRE(::unlink((p.f.tree + "/.gitattributes").c_str()) == 0);
+  RunResult r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: .gitattributes", "core.autocrlf"));
+  write_text(p.f.tree + "/.gitattributes", "*.json text\n");
+  r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: .gitattributes", "* -text"));
+
+  REQUIRE(::unlink((p.f.tree + "/.gitattributes").c_str()) == 0);
+  write_random(p.dir / "model.bin", 100000, 23);
+  r = run_cli({"publish", p.f.tree, "--model", "clf", "--platform", "ios", "--config", p.f.config, "--key", p.f.key,
+               p.dir / "model.bin"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(read_text(p.f.tree + "/.gitattributes").find("\n* -text\n") != std::string::npos);
+  CHECK(run_cli({"verify", p.f.tree}).exit_code == 0);
+  CHECK(dirty_paths(p.f.tree) == 0);
+}
+
+TEST_CASE("verify refuses a blob that is a FIFO or a symlink, without hanging") {
+  Published p;
+  const FileEntry& e = p.file("identity");
+  const std::string blob = p.f.tree + "/" + e.url;
+  const std::string copy = p.dir / "blob-copy";
+  REQUIRE(std::rename(blob.c_str(), copy.c_str()) == 0);
+  // A symlink to the right bytes: static hosts (GitHub Pages, S3 sync) do not serve links.
+  REQUIRE(::symlink(copy.c_str(), blob.c_str()) == 0);
+  RunResult r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: " + e.url, "symlink"));
+  // A FIFO would block a reader until a writer comes, while verify holds the tree lock.
+  REQUIRE(::unlink(blob.c_str()) == 0);
+  REQUIRE(::mkfifo(blob.c_str(), 0644) == 0);
+  r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: " + e.url, "not a regular file"));
+  // A stray symlink nobody names is refused too (it would be pushed and not served).
+  REQUIRE(::unlink(blob.c_str()) == 0);
+  REQUIRE(std::rename(copy.c_str(), blob.c_str()) == 0);
+  const std::string stray = p.f.tree + "/blobs/sha256/" + e.sha256.substr(0, 2) + "/stray";
+  REQUIRE(::symlink(blob.c_str(), stray.c_str()) == 0);
+  r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK(has_line(r.err, "error: blobs/sha256/" + e.sha256.substr(0, 2) + "/stray", "symlink"));
+}
+
+TEST_CASE("publish refuses a FIFO given as a FILE, without hanging") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  REQUIRE(::mkfifo((dir / "model.bin").c_str(), 0644) == 0);
+  RunResult r = run_cli({"publish", f.tree, "--model", "clf", "--platform", "ios", "--config", f.config, "--key", f.key,
+                         dir / "model.bin"});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("not a regular file") != std::string::npos);
+  CHECK(count_commits(f.tree) == 1);
+}

@@ -38,14 +38,6 @@
 
 namespace modelcast {
 
-// Wall-clock seconds since the epoch; tests substitute a fixed clock to test expiry.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual int64_t now_unix() const = 0;
-};
-std::shared_ptr<Clock> system_clock();
-
 struct Progress {
   std::string model;
   std::string file;            // manifest path of the file being received
@@ -83,7 +75,7 @@ struct FetcherOptions {
   size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
   bool wait_for_lock = true;  // false: an update finding another updater running returns kBusy
   std::shared_ptr<HttpTransport> transport;  // null: make_default_transport()
-  std::shared_ptr<Clock> clock;              // null: system_clock()
+  std::shared_ptr<Clock> clock;              // null: the file system's clock
   std::shared_ptr<FileSystem> file_system;   // null: posix_file_system()
   ProgressCallback progress;
   DownloadConditions conditions;

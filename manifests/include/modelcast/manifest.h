@@ -23,6 +23,9 @@ constexpr size_t kMaxTensors = 1024;
 constexpr size_t kMaxRank = 16;
 constexpr size_t kMaxLabels = 100000;
 constexpr size_t kMaxFeatures = 256;
+// zstd blobs decode with a window of at most 2^27 bytes (128 MiB), on both sides: a frame
+// asking for more is refused rather than allowed to claim the memory (FORMAT.md).
+constexpr int kMaxZstdWindowLog = 27;
 
 // Element types a config may name (the union of TFLite's and ONNX's common types).
 bool is_known_dtype(const std::string& dtype);
