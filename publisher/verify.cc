@@ -1,6 +1,6 @@
 #include "verify.h"
 
-#include <ctime>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -27,8 +27,11 @@ struct BlobRef {
 
 class Verifier {
  public:
-  Verifier(const Tree& tree, std::vector<PublicKey> keys, int64_t now, VerifyReport* report)
-      : tree_(tree), keys_(std::move(keys)), now_(now), report_(report) {}
+  // `committed` says whether a tree-relative path is in the last commit (true for every
+  // path of a tree without git history).
+  Verifier(const Tree& tree, std::vector<PublicKey> keys, int64_t now, std::function<bool(const std::string&)> committed,
+           VerifyReport* report)
+      : tree_(tree), keys_(std::move(keys)), now_(now), committed_(std::move(committed)), report_(report) {}
 
   void stream(const StreamFiles& s) {
     std::map<uint64_t, std::string> versioned_text;
@@ -47,7 +50,11 @@ class Verifier {
     if (!current) return;
     const Manifest& m = current->first;
     uint64_t newest = s.versions.empty() ? 0 : s.versions.back();
-    if (m.version < newest) {
+    if (m.version < newest && only_left_by_a_crash(s, m.version)) {
+      report_->warnings.push_back(TreeLayout::versioned_manifest(s.model, s.channel, s.platform, newest) +
+                                  ": not committed, left by an interrupted publish; devices see version " +
+                                  std::to_string(m.version) + " until the next publish commits it");
+    } else if (m.version < newest) {
       problem(current_rel + ": version went down: current is " + std::to_string(m.version) + " but version " +
               std::to_string(newest) + " was published");
     } else if (m.version > newest) {
@@ -90,6 +97,15 @@ class Verifier {
  private:
   void problem(const std::string& line) { report_->problems.push_back(line); }
 
+  // A publish writes version N+1's file before the current manifest and commits both
+  // last: when a crash falls between, the newer files were never committed (never
+  // published), and the next publish commits them.
+  bool only_left_by_a_crash(const StreamFiles& s, uint64_t current_version) const {
+    for (uint64_t v : s.versions)
+      if (v > current_version && committed_(TreeLayout::versioned_manifest(s.model, s.channel, s.platform, v))) return false;
+    return true;
+  }
+
   std::string strip_root(const std::string& message) const {
     std::string prefix = tree_.root() + "/";
     return message.compare(0, prefix.size(), prefix) == 0 ? message.substr(prefix.size()) : message;
@@ -129,6 +145,7 @@ class Verifier {
   const Tree& tree_;
   std::vector<PublicKey> keys_;
   int64_t now_;
+  std::function<bool(const std::string&)> committed_;
   VerifyReport* report_;
   std::map<std::string, BlobRef> blobs_;
 };
@@ -238,7 +255,10 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   // for it rather than report a version that went down. Copies of a tree without .git,
   // or on read-only media, are verified without the lock.
   std::optional<FileLock> lock;
-  if (auto repo = GitRepo::open(tree.root(), &fs); repo.ok()) {
+  auto repo = GitRepo::open(tree.root(), &fs);
+  std::string head;
+  if (repo.ok()) {
+    if (auto h = repo->head(); h.ok()) head = *h;
     std::string work_dir = repo->git_dir() + "modelcast";
     if (fs.make_dirs(work_dir).ok()) {
       auto acquired = fs.lock(work_dir + "/lock", true);
@@ -253,7 +273,12 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   check_git_attributes(tree, &report);
   if (options.pubkey_path.empty() && tree.settings().trusted_keys.empty() && !streams.empty())
     report.problems.push_back(std::string(kSettingsFile) + ": no trusted keys; pass --pubkey or publish with a key");
-  Verifier verifier(tree, std::move(keys), options.now ? options.now : fs.now_unix(), &report);
+  auto committed = [&](const std::string& rel) {
+    if (!repo.ok() || head.empty()) return true;
+    auto blob = repo->blob_at(head, rel);
+    return !blob.ok() || !blob->empty();
+  };
+  Verifier verifier(tree, std::move(keys), options.now ? options.now : fs.now_unix(), committed, &report);
   for (const auto& s : streams) verifier.stream(s);
   verifier.blobs();
   check_history(tree, streams, &report);

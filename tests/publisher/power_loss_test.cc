@@ -85,7 +85,7 @@ TEST_CASE("a power cut at any write, fsync or rename of a publish leaves a tree 
   }
   write_random(template_dir / "model.dat", 200 * 1000, 2);  // version 2's content
 
-  int64_t points = 0, committed = 0;
+  int64_t points = 0, after_commit = 0;
   for (int64_t n = 0;; ++n) {
     CAPTURE(n);
     TempDir work;
@@ -106,22 +106,28 @@ TEST_CASE("a power cut at any write, fsync or rename of a publish leaves a tree 
       points = n;
       break;
     }
-    REQUIRE(!crashed_publish.ok());
+    // A point after the commit (removing temporaries) fails only the cleanup.
+    if (crashed_publish.ok()) ++after_commit;
     REQUIRE(fs->power_loss().ok());
 
     check_verifies(wf.tree);
     check_committed_versions(wf.tree);
-    if (count_commits(wf.tree) > 2) ++committed;
-    // The publisher restarts: publishing again completes version 2.
+    // The publisher restarts: publishing again completes the new content, as version 2 or,
+    // when the crash left version 2's manifest on disk uncommitted, as version 3 (which
+    // commits version 2 along with it).
     o.file_system = nullptr;
     auto again = publish(o);
     REQUIRE_MESSAGE(again.ok(), again.status().message());
-    CHECK(again->version == 2);
+    if (again->unchanged) {
+      CHECK(again->version == 2);
+    } else {
+      CHECK((again->version == 2 || again->version == 3));
+    }
     check_verifies(wf.tree);
     check_committed_versions(wf.tree);
   }
-  MESSAGE("publish crash walk: " << points << " crash points walked");
-  std::printf("publish crash walk: %lld crash points walked\n", static_cast<long long>(points));
+  MESSAGE("publish crash walk: " << points << " crash points walked (" << after_commit << " after the commit)");
+  std::printf("publish crash walk: %lld crash points walked (%lld after the commit)\n", static_cast<long long>(points),
+              static_cast<long long>(after_commit));
   CHECK(points > 20);
-  CHECK(committed == 0);  // the commit is the last step: no crash point comes after it
 }

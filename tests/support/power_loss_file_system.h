@@ -9,6 +9,7 @@
 //   - every creation, link, symlink, rename and removal whose folder was not synced since
 //     (the new name's folder for a rename).
 // make_dirs counts as durable: its contract syncs each new folder into its parent.
+// Syncs are recorded, not passed on to the target: the model decides what survives.
 //
 // Removed and replaced entries are moved aside into `trash_dir` (same file system) so they
 // can come back; the trash is emptied by power_loss(). Works over any FileSystem (memory or
