@@ -1,12 +1,6 @@
 #include "locked_tree.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <set>
 
 #include "modelcast/signed_manifest.h"
@@ -32,14 +26,15 @@ bool is_manifest(const std::string& rel) { return starts_with(rel, "manifests/")
 
 // Derived or settings files: whatever is on disk is what the next commit should hold.
 bool is_tree_file(const std::string& rel) {
-  return rel == kSettingsFile || rel == "index.json" || rel == "index.html" || rel == "_headers" || rel == ".nojekyll";
+  return rel == kSettingsFile || rel == "index.json" || rel == "index.html" || rel == "_headers" || rel == ".nojekyll" ||
+         rel == kGitAttributesFile;
 }
 
 std::string journal_path(const std::string& work_dir) { return work_dir + "/journal"; }
 
-Result<std::vector<std::string>> read_journal(const std::string& work_dir) {
+Result<std::vector<std::string>> read_journal(FileSystem& fs, const std::string& work_dir) {
   std::vector<std::string> out;
-  auto text = read_file(journal_path(work_dir), kMaxJournalBytes);
+  auto text = fs.read_file(journal_path(work_dir), kMaxJournalBytes);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) return out;
     return text.status();
@@ -54,21 +49,13 @@ Result<std::vector<std::string>> read_journal(const std::string& work_dir) {
   return out;
 }
 
-Status remove_journal(const std::string& work_dir) {
-  if (::unlink(journal_path(work_dir).c_str()) != 0 && errno != ENOENT)
-    return error(StatusCode::kIOError, journal_path(work_dir) + ": " + std::strerror(errno));
-  return OkStatus();
-}
+Status remove_journal(FileSystem& fs, const std::string& work_dir) { return fs.remove_all(journal_path(work_dir)); }
 
 // Every file in the temporaries folder belongs to a command that held the lock and died.
-void remove_temporaries(const std::string& tmp_dir) {
-  DIR* d = ::opendir(tmp_dir.c_str());
-  if (!d) return;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") ::unlink((tmp_dir + "/" + name).c_str());
-  }
-  ::closedir(d);
+void remove_temporaries(FileSystem& fs, const std::string& tmp_dir) {
+  auto names = fs.list_dir(tmp_dir);
+  if (!names.ok()) return;
+  for (const auto& name : *names) (void)fs.remove_all(tmp_dir + "/" + name);
 }
 
 // A signed manifest stored where its own fields say it belongs.
@@ -92,11 +79,36 @@ std::string join_named(const std::vector<GitPathStatus>& changes) {
   return out;
 }
 
+// A command writes a version's immutable file before the current manifest. When it died
+// between the two (a power cut keeps the first and loses the second), that version is
+// whole (signed, its blobs synced before it) and is made current, so what recovery
+// commits is a finished publish, never half of one. Only streams whose current manifest
+// the journal names are touched.
+Status finish_interrupted_versions(FileSystem& fs, const Tree& tree, const std::vector<std::string>& journal) {
+  const std::set<std::string> recorded(journal.begin(), journal.end());
+  for (const auto& rel : journal) {
+    if (!is_manifest(rel) || !is_versioned_manifest_path(rel)) continue;
+    auto text = fs.read_file(tree.path(rel), kMaxManifestBytes);
+    auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
+    if (!parsed.ok() || !stored_where_it_says(parsed->manifest, rel)) continue;
+    const Manifest& m = parsed->manifest;
+    const std::string current =
+        (starts_with(rel, "v2/") ? "v2/" : "") + TreeLayout::current_manifest(m.model, m.channel, m.platform);
+    if (!recorded.count(current)) continue;
+    auto current_text = fs.read_file(tree.path(current), kMaxManifestBytes);
+    auto current_parsed = current_text.ok() ? parse_signed_manifest(*current_text) : Result<SignedManifest>(current_text.status());
+    if (current_parsed.ok() && current_parsed->manifest.version >= m.version) continue;
+    MC_RETURN_IF_ERROR(fs.write_file_atomic(tree.path(current), *text));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 const std::vector<std::string>& tree_own_paths() {
   static const std::vector<std::string> kPaths = {"manifests/", "v2/",        "blobs/",     "parts/",    "deltas/",  "keys/",
-                                                  kSettingsFile, "index.json", "index.html", "_headers", ".nojekyll"};
+                                                  kSettingsFile, "index.json", "index.html", "_headers", ".nojekyll",
+                                                  kGitAttributesFile};
   return kPaths;
 }
 
@@ -128,7 +140,7 @@ Result<UncommittedChanges> classify_uncommitted(const GitRepo& repo, const Tree&
     }
     if (is_manifest(c.path)) {
       // Even a journalled manifest must be whole and signed: a torn write is not committed.
-      auto text = read_file(tree.path(c.path), kMaxManifestBytes);
+      auto text = tree.fs().read_file(tree.path(c.path), kMaxManifestBytes);
       auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
       bool proven = parsed.ok() && verify_signatures(*parsed, keys, 1).ok() && stored_where_it_says(parsed->manifest, c.path) &&
                     (ours_by_journal || c.status == 'A' || !is_versioned_manifest_path(c.path));
@@ -158,41 +170,44 @@ LockedTree::LockedTree(LockedTree&&) noexcept = default;
 LockedTree& LockedTree::operator=(LockedTree&&) noexcept = default;
 LockedTree::~LockedTree() = default;
 
-Result<LockedTree> LockedTree::open(const std::string& tree_dir, bool wait_for_lock, const std::string& command) {
-  MC_RETURN_IF_ERROR(Tree::open(tree_dir).status());
-  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(tree_dir));
+Result<LockedTree> LockedTree::open(const std::string& tree_dir, bool wait_for_lock, const std::string& command,
+                                    FileSystem& fs) {
+  MC_RETURN_IF_ERROR(Tree::open(tree_dir, fs).status());
+  MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(tree_dir, &fs));
   const std::string work_dir = repo.git_dir() + "modelcast";
-  MC_RETURN_IF_ERROR(make_dirs(work_dir + "/tmp"));
+  MC_RETURN_IF_ERROR(fs.make_dirs(work_dir + "/tmp"));
   const std::string lock_path = work_dir + "/lock";
-  auto lock = FileLock::acquire(lock_path, false);
+  auto lock = fs.lock(lock_path, false);
   if (!lock.ok() && lock.status().code() == StatusCode::kBusy) {
     if (!wait_for_lock)
       return error(StatusCode::kBusy, tree_dir + ": another modelcast command (publish, refresh or gc) holds the tree lock (" +
                                           lock_path + "); retry later");
     std::fprintf(stderr, "waiting for another modelcast command (publish, refresh or gc) to finish (%s)\n", lock_path.c_str());
-    lock = FileLock::acquire(lock_path, true);
+    lock = fs.lock(lock_path, true);
   }
   if (!lock.ok()) return lock.status();
-  remove_temporaries(work_dir + "/tmp");
+  remove_temporaries(fs, work_dir + "/tmp");
   // Re-read under the lock: the command we waited for may have changed the settings.
-  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(tree_dir));
+  MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(tree_dir, fs));
   LockedTree locked(std::move(repo), std::move(tree), std::move(lock).value(), work_dir);
   MC_RETURN_IF_ERROR(locked.recover(command));
   return locked;
 }
 
 Status LockedTree::recover(const std::string& command) {
-  MC_ASSIGN_OR_RETURN(auto journal, read_journal(work_dir_));
+  FileSystem& fs = tree_.fs();
+  MC_ASSIGN_OR_RETURN(auto journal, read_journal(fs, work_dir_));
+  MC_RETURN_IF_ERROR(finish_interrupted_versions(fs, tree_, journal));
   MC_ASSIGN_OR_RETURN(UncommittedChanges changes, classify_uncommitted(repo_, tree_, journal));
   if (!changes.foreign.empty())
     return error(StatusCode::kExists, tree_.root() + ": " + command + " refused: uncommitted changes modelcast did not make: " +
                                           join_named(changes.foreign) + "; commit or revert them (git -C " + tree_.root() +
                                           " status)");
-  if (changes.ours.empty()) return remove_journal(work_dir_);
+  if (changes.ours.empty()) return remove_journal(fs, work_dir_);
   std::vector<std::string> paths;
   for (const auto& c : changes.ours) paths.push_back(c.path);
   // A settings file rewritten by the interrupted command is read again from disk.
-  MC_ASSIGN_OR_RETURN(tree_, Tree::open(tree_.root()));
+  MC_ASSIGN_OR_RETURN(tree_, Tree::open(tree_.root(), fs));
   MC_ASSIGN_OR_RETURN(recovered_commit_,
                       commit(paths, "recover: commit " + std::to_string(paths.size()) +
                                         " file(s) an interrupted modelcast command left uncommitted\n\n" +
@@ -209,7 +224,7 @@ Status LockedTree::recover(const std::string& command) {
 Status LockedTree::record(const std::vector<std::string>& paths) {
   std::string text;
   for (const auto& p : paths) text += p + "\n";
-  return write_file_atomic(journal_path(work_dir_), text);
+  return tree_.fs().write_file_atomic(journal_path(work_dir_), text);
 }
 
 Result<std::string> LockedTree::commit(const std::vector<std::string>& paths, const std::string& message) {
@@ -219,9 +234,9 @@ Result<std::string> LockedTree::commit(const std::vector<std::string>& paths, co
   for (const auto& rel : paths) {
     if (!seen.insert(rel).second) continue;
     const std::string full = tree_.path(rel);
-    struct stat st;
-    if (::stat(full.c_str(), &st) != 0) {
-      if (errno != ENOENT) return error(StatusCode::kIOError, full + ": " + std::strerror(errno));
+    auto info = tree_.fs().stat(full);
+    if (!info.ok()) {
+      if (info.status().code() != StatusCode::kNotFound) return info.status();
       changes.push_back({rel, "", true});
       continue;
     }
@@ -230,16 +245,16 @@ Result<std::string> LockedTree::commit(const std::vector<std::string>& paths, co
       if (!committed.empty()) continue;  // same name, same bytes: already in history
     }
     std::string id;
-    if (static_cast<uint64_t>(st.st_size) > kSmallFileBytes) {
+    if (info->size > kSmallFileBytes) {
       MC_ASSIGN_OR_RETURN(id, repo_.write_blob_from_file(full));
     } else {
-      MC_ASSIGN_OR_RETURN(std::string text, read_file(full, kSmallFileBytes));
+      MC_ASSIGN_OR_RETURN(std::string text, tree_.fs().read_file(full, kSmallFileBytes));
       MC_ASSIGN_OR_RETURN(id, repo_.write_blob(text));
     }
     changes.push_back({rel, id, false});
   }
   MC_ASSIGN_OR_RETURN(std::string commit_id, repo_.commit(changes, message));
-  MC_RETURN_IF_ERROR(remove_journal(work_dir_));
+  MC_RETURN_IF_ERROR(remove_journal(tree_.fs(), work_dir_));
   return commit_id;
 }
 

@@ -40,8 +40,10 @@ std::string describe(const GitPathStatus& change);
 
 class LockedTree {
  public:
-  // `command` names the caller in messages ("publish", "refresh", "gc").
-  static Result<LockedTree> open(const std::string& tree_dir, bool wait_for_lock, const std::string& command);
+  // `command` names the caller in messages ("publish", "refresh", "gc"). Every read and
+  // write of the tree, the journal and the lock goes through `fs` (it must outlive this).
+  static Result<LockedTree> open(const std::string& tree_dir, bool wait_for_lock, const std::string& command,
+                                 FileSystem& fs = *posix_file_system());
 
   LockedTree(LockedTree&&) noexcept;
   LockedTree& operator=(LockedTree&&) noexcept;

@@ -343,8 +343,10 @@ Result<PublishResult> publish(const PublishOptions& o) {
     commit_paths.push_back(rel);
   for (const auto& rel : catalog_file_paths()) commit_paths.push_back(rel);
   MC_RETURN_IF_ERROR(locked.record(commit_paths));
-  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
+  // The key is trusted before a manifest it signed exists: recovery after a crash only
+  // commits manifests a trusted key signed.
   MC_RETURN_IF_ERROR(trust_signing_key(tree, key->public_key()).status());
+  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
   MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
   MC_RETURN_IF_ERROR(add_git_attributes_if_missing(tree));
 

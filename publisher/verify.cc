@@ -226,7 +226,7 @@ std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned,
 // What is served is what is committed and pushed: a file on disk that differs from HEAD
 // is a problem (unless another problem already names it, or it is an orphaned blob).
 void check_committed(const Tree& tree, VerifyReport* report) {
-  auto repo = GitRepo::open(tree.root());
+  auto repo = GitRepo::open(tree.root(), &tree.fs());
   if (!repo.ok()) return;  // a copy without .git: nothing to compare with
   auto changes = classify_uncommitted(*repo, tree, {});
   if (!changes.ok()) {
