@@ -15,6 +15,7 @@
 #include "catalog.h"
 #include "locked_tree.h"
 #include "modelcast/canonical_json.h"
+#include "modelcast/file_system.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
@@ -74,7 +75,7 @@ Status list_files(const Tree& tree, const std::string& folder, std::vector<std::
   DIR* d = ::opendir(tree.path(folder).c_str());
   if (!d) {
     if (errno == ENOENT) return OkStatus();
-    return error(StatusCode::kIOError, tree.path(folder) + ": " + std::strerror(errno));
+    return errno_status(tree.path(folder), errno);
   }
   std::vector<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
@@ -199,7 +200,7 @@ class Collector {
 // (blobs/sha256/ stays, as `init` made it).
 Status remove_file(const Tree& tree, const std::string& rel) {
   if (::unlink(tree.path(rel).c_str()) != 0 && errno != ENOENT)
-    return error(StatusCode::kIOError, tree.path(rel) + ": " + std::strerror(errno));
+    return errno_status(tree.path(rel), errno);
   std::string dir = rel.substr(0, rel.rfind('/'));
   while (std::count(dir.begin(), dir.end(), '/') >= 2 && ::rmdir(tree.path(dir).c_str()) == 0) dir.resize(dir.rfind('/'));
   return OkStatus();

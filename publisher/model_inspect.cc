@@ -3,6 +3,7 @@
 // a renamed model is still inspected and a labels file is never mistaken for one.
 
 #include "model_inspect.h"
+#include "modelcast/file_system.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,7 +31,7 @@ Result<std::string> read_head(const std::string& path, size_t n) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, path + ": " + std::strerror(e));
+    return errno_status(path, e);
   }
   std::string head(n, '\0');
   size_t got = 0;
@@ -40,7 +41,7 @@ Result<std::string> read_head(const std::string& path, size_t n) {
     if (r < 0) {
       int e = errno;
       ::close(fd);
-      return error(StatusCode::kIOError, path + ": " + std::strerror(e));
+      return errno_status(path, e);
     }
     if (r == 0) break;
     got += static_cast<size_t>(r);

@@ -21,6 +21,7 @@
 #include <set>
 
 #include "model_inspect.h"
+#include "modelcast/file_system.h"
 
 namespace modelcast {
 
@@ -121,7 +122,7 @@ Result<onnx::ModelProto> parse_model(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, path + ": " + std::strerror(e));
+    return errno_status(path, e);
   }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "modelcast/file_system.h"
 #include "modelcast/http_transport.h"
 #include "transports.h"
 
@@ -45,7 +46,7 @@ class FileTransport : public HttpTransport {
       if (::lseek(fd, static_cast<off_t>(request.range_start), SEEK_SET) < 0) {
         int e = errno;
         ::close(fd);
-        return error(StatusCode::kNetwork, path + ": seek: " + std::strerror(e));
+        return error(StatusCode::kNetwork, errno_status(path + ": seek", e).message());
       }
       response.status = 206;
       response.range_start = request.range_start;
@@ -64,7 +65,7 @@ class FileTransport : public HttpTransport {
       ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        s = error(StatusCode::kNetwork, path + ": read: " + std::strerror(errno));
+        s = error(StatusCode::kNetwork, errno_status(path + ": read", errno).message());
         break;
       }
       if (n == 0) break;

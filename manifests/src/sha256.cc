@@ -1,14 +1,11 @@
 #include "modelcast/sha256.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <vector>
 
 #include "modelcast/encoding.h"
+#include "modelcast/file_system.h"
 
 namespace modelcast {
 
@@ -45,24 +42,16 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 Result<FileDigest> sha256_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(StatusCode::kIOError, path + ": " + std::strerror(errno));
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, posix_file_system()->open_readable(path));
   std::vector<char> buf(1 << 20);
   Sha256 h;
   FileDigest out;
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return error(StatusCode::kIOError, path + ": read: " + std::strerror(e));
-    }
+    MC_ASSIGN_OR_RETURN(size_t n, file->read(buf.data(), buf.size()));
     if (n == 0) break;
-    h.update(buf.data(), static_cast<size_t>(n));
-    out.size += static_cast<uint64_t>(n);
+    h.update(buf.data(), n);
+    out.size += n;
   }
-  ::close(fd);
   out.sha256 = h.finish_hex();
   return out;
 }

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "modelcast/file_system.h"
 #include "modelcast/model_info.h"
 #include "tflite/schema_generated.h"
 
@@ -204,13 +205,13 @@ Result<ModelInfo> read_tflite_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, path + ": " + std::strerror(e));
+    return errno_status(path, e);
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
-    return error(StatusCode::kIOError, path + ": " + std::strerror(e));
+    return errno_status(path, e);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -228,7 +229,7 @@ Result<ModelInfo> read_tflite_file(const std::string& path) {
   void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
   int map_errno = errno;
   ::close(fd);  // the mapping keeps the file open
-  if (map == MAP_FAILED) return error(StatusCode::kIOError, path + ": mmap: " + std::strerror(map_errno));
+  if (map == MAP_FAILED) return errno_status(path + ": mmap", map_errno);
   Mapping mapping;
   mapping.reset(map, static_cast<size_t>(size));
   return read_tflite_buffer(static_cast<const uint8_t*>(map), static_cast<size_t>(size), path);
