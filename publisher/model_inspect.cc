@@ -3,16 +3,14 @@
 // a renamed model is still inspected and a labels file is never mistaken for one.
 
 #include "model_inspect.h"
-#include "modelcast/file_system.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
+#include <memory>
+
+#include "modelcast/file_system.h"
 
 namespace modelcast {
 
@@ -27,26 +25,16 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+// Only a regular file opens: a FIFO would block the caller (publish holds the tree lock).
 Result<std::string> read_head(const std::string& path, size_t n) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return errno_status(path, e);
-  }
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, posix_file_system()->open_readable(path));
   std::string head(n, '\0');
   size_t got = 0;
   while (got < n) {
-    ssize_t r = ::read(fd, &head[got], n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      ::close(fd);
-      return errno_status(path, e);
-    }
+    MC_ASSIGN_OR_RETURN(size_t r, file->read(&head[got], n - got));
     if (r == 0) break;
-    got += static_cast<size_t>(r);
+    got += r;
   }
-  ::close(fd);
   head.resize(got);
   return head;
 }

@@ -294,13 +294,13 @@ Result<PublishResult> publish(const PublishOptions& o) {
   FileSystem& fs = o.file_system ? *o.file_system : *posix_file_system();
   const int64_t now = o.now ? o.now : fs.now_unix();
 
+  MC_RETURN_IF_ERROR(check_signing_key_file(fs, o.key_path, o.tree));
   // Takes the lock, and commits whatever an interrupted command left before anything else.
   MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish", fs));
   Tree& tree = locked.tree();
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
-  MC_RETURN_IF_ERROR(check_signing_key_file(fs, o.key_path, tree.root()));
   auto key = PrivateKey::from_pem_file(o.key_path);
   if (!key.ok()) return key.status().with_context("--key " + o.key_path);
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));

@@ -149,3 +149,34 @@ TEST_CASE("a power cut at any write, fsync or rename of a publish leaves a tree 
               static_cast<long long>(recovery_commits));
   CHECK(points > 20);
 }
+
+TEST_CASE("recovery finishes a version whose current manifest a power cut lost, so verify passes") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_text(dir / "labels.txt", std::string(20000, 'x'));
+  write_random(dir / "model.dat", 50000, 3);
+  auto first = publish(publish_options(f, dir.path()));
+  REQUIRE_MESSAGE(first.ok(), first.status().message());
+  // What a cut between the two manifest writes leaves: version 2's immutable file, signed
+  // and journalled, while the current manifest still says version 1.
+  auto v1 = parse_signed_manifest(read_text(f.tree + "/" + first->manifest_path));
+  REQUIRE(v1.ok());
+  Manifest m = v1->manifest;
+  m.version = 2;
+  auto key = PrivateKey::from_pem_file(f.key);
+  REQUIRE(key.ok());
+  auto signed_text = sign_manifest(m, {&key.value()});
+  REQUIRE(signed_text.ok());
+  const std::string v2_rel = TreeLayout::versioned_manifest("sentiment", "stable", "android-arm64", 2);
+  write_text(f.tree + "/" + v2_rel, *signed_text);
+  write_text(f.tree + "/.git/modelcast/journal", v2_rel + "\n" + first->manifest_path + "\n");
+
+  {
+    auto recovered = LockedTree::open(f.tree, false, "publish");
+    REQUIRE_MESSAGE(recovered.ok(), recovered.status().message());
+    CHECK(!recovered->recovered_commit().empty());
+  }  // releases the tree lock verify takes
+  CHECK(read_text(f.tree + "/" + first->manifest_path) == *signed_text);
+  check_verifies(f.tree);
+  check_committed_versions(f.tree);
+}

@@ -224,16 +224,24 @@ TEST_CASE("a checkout with core.autocrlf=true keeps every blob byte for byte") {
 
 TEST_CASE("verify reports a tree without .gitattributes, and the next publish adds it") {
   Published p;
-  REQUIRE(::unlink((p.f.tree + "/.gitattributes").c_str()) == 0);
+  // Committed as a tree made before init wrote the file would be.
+  auto git = [&](const std::string& args) {
+    return std::system(("git -C '" + p.f.tree + "' -c user.name=t -c user.email=t@example.com " + args).c_str());
+  };
+  REQUIRE(git("rm -q .gitattributes") == 0);
+  REQUIRE(git("commit -qm 'no attributes'") == 0);
   RunResult r = run_cli({"verify", p.f.tree});
   CHECK(r.exit_code == 1);
   CHECK(has_line(r.err, "error: .gitattributes", "core.autocrlf"));
   write_text(p.f.tree + "/.gitattributes", "*.json text\n");
+  REQUIRE(git("add .gitattributes") == 0);
+  REQUIRE(git("commit -qm 'other attributes'") == 0);
   r = run_cli({"verify", p.f.tree});
   CHECK(r.exit_code == 1);
   CHECK(has_line(r.err, "error: .gitattributes", "* -text"));
 
-  REQUIRE(::unlink((p.f.tree + "/.gitattributes").c_str()) == 0);
+  REQUIRE(git("rm -q .gitattributes") == 0);
+  REQUIRE(git("commit -qm 'no attributes'") == 0);
   write_random(p.dir / "model.bin", 100000, 23);
   r = run_cli({"publish", p.f.tree, "--model", "clf", "--platform", "ios", "--config", p.f.config, "--key", p.f.key,
                p.dir / "model.bin"});
