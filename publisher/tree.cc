@@ -107,11 +107,13 @@ Result<Tree> Tree::open(const std::string& root) {
 Status Tree::save_settings() const { return write_file_atomic(path(kSettingsFile), pretty_json(settings_to_json(settings_))); }
 
 Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
-                              const std::string& platform, uint64_t version, const std::string& signed_text) {
-  MC_RETURN_IF_ERROR(make_dirs(tree.path(TreeLayout::version_dir(model, channel, platform))));
+                              const std::string& platform, uint64_t version, const std::string& signed_text,
+                              const std::string& root) {
+  MC_RETURN_IF_ERROR(make_dirs(tree.path(root + TreeLayout::version_dir(model, channel, platform))));
   // A versioned manifest is immutable: O_EXCL refuses to replace one.
-  MC_RETURN_IF_ERROR(write_new_file(tree.path(TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
-  return write_file_atomic(tree.path(TreeLayout::current_manifest(model, channel, platform)), signed_text);
+  MC_RETURN_IF_ERROR(
+      write_new_file(tree.path(root + TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
+  return write_file_atomic(tree.path(root + TreeLayout::current_manifest(model, channel, platform)), signed_text);
 }
 
 std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems) {
