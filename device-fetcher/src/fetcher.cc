@@ -18,6 +18,7 @@
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/utf8.h"
 #ifdef MODELCAST_HAVE_MODEL_INFO
 #include "modelcast/model_info.h"
 #endif
@@ -38,6 +39,31 @@ std::string absolute(const std::string& path) {
 }
 
 constexpr int64_t kStateRefreshSeconds = 60;
+constexpr size_t kMaxEtagBytes = 256;
+
+// An ETag is only echoed back in If-None-Match: keep one a server may legally send, drop
+// anything else (invalid UTF-8, control bytes, a 10 KB header) rather than store it.
+std::string usable_etag(const std::string& etag) {
+  return etag.size() <= kMaxEtagBytes && is_printable_ascii(etag) ? etag : std::string();
+}
+
+// What an exception escaping the library's own code becomes at an API boundary.
+Status internal_error(const char* where, const std::exception* e) {
+  return error(StatusCode::kInternal, std::string(where) + ": unexpected error" +
+                                          (e ? std::string(": ") + printable_text(e->what()) : std::string()));
+}
+
+// Runs an entry point's body; an exception becomes a kInternal Status, never a crash.
+template <typename R, typename F>
+R guarded(const char* where, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return internal_error(where, &e);
+  } catch (...) {
+    return internal_error(where, nullptr);
+  }
+}
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
@@ -154,7 +180,11 @@ class Fetcher::Impl::UpdateRun {
 Fetcher::Fetcher(FetcherOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
 Fetcher::~Fetcher() = default;
 
-Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions o) {
+Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions options) {
+  return guarded<Result<std::unique_ptr<Fetcher>>>("create", [&] { return create_unguarded(std::move(options)); });
+}
+
+Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   if (o.base_url.empty()) return error(StatusCode::kInvalidArgument, "base URL: must not be empty");
   if (o.base_url.compare(0, 7, "http://") != 0 && o.base_url.compare(0, 8, "https://") != 0 &&
       o.base_url.compare(0, 8, "file:///") != 0)
@@ -193,6 +223,10 @@ void Fetcher::cancel() {
 void Fetcher::set_network_metered(bool metered) { impl_->network_metered = metered; }
 
 Status Fetcher::recover() {
+  return guarded<Status>("recover", [&] { return recover_unguarded(); });
+}
+
+Status Fetcher::recover_unguarded() {
   MC_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
   MC_RETURN_IF_ERROR(recover_tmp(*impl_->fs, store));
@@ -219,8 +253,8 @@ namespace {
 UpdateResult not_started(const ModelPaths& paths, const Status& s) {
   UpdateResult result;
   result.reason = status_code_name(s.code());
-  result.message = s.message();
-  auto active = open_model(paths, {});
+  result.message = printable_text(s.message());
+  auto active = guarded<Result<OpenedModel>>("update", [&] { return open_model(paths, {}); });
   if (active.ok()) {
     result.status = UpdateStatus::kFallback;
     result.version = active->version;
@@ -236,16 +270,23 @@ UpdateResult Fetcher::update(const std::string& model) {
   if (!name_ok.ok()) {
     UpdateResult result;
     result.reason = status_code_name(name_ok.code());
-    result.message = name_ok.message();
+    result.message = printable_text(name_ok.message());
     return result;
   }
-  std::lock_guard<std::mutex> in_process(impl_->transport_mu);
-  impl_->cancelled = false;
-  impl_->transport->reset_cancel();
   ModelPaths paths{options_.cache_dir, model};
-  auto lock = FileLock::acquire(paths.lock_path(), options_.wait_for_lock);
-  if (!lock.ok()) return not_started(paths, lock.status());
-  return Impl::UpdateRun(*impl_, options_, model).run();
+  // Never throws: whatever escapes is a fallback to the model the device has.
+  try {
+    std::lock_guard<std::mutex> in_process(impl_->transport_mu);
+    impl_->cancelled = false;
+    impl_->transport->reset_cancel();
+    auto lock = FileLock::acquire(paths.lock_path(), options_.wait_for_lock);
+    if (!lock.ok()) return not_started(paths, lock.status());
+    return Impl::UpdateRun(*impl_, options_, model).run();
+  } catch (const std::exception& e) {
+    return not_started(paths, internal_error("update", &e));
+  } catch (...) {
+    return not_started(paths, internal_error("update", nullptr));
+  }
 }
 
 UpdateResult Fetcher::Impl::UpdateRun::run() {
@@ -299,7 +340,7 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   const Manifest& m = sm.manifest;
   MC_RETURN_IF_ERROR(check_version(m));
   if (m.version == active_) {
-    etag_ = sink_.response.etag;
+    etag_ = usable_etag(sink_.response.etag);
     etag_version_ = active_;
     return OkStatus();
   }
@@ -471,7 +512,7 @@ Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
   MC_RETURN_IF_ERROR(build_version(fs_, store_, paths_, sm, sink_.body).status());
   MC_RETURN_IF_ERROR(activate_version(fs_, paths_, sm.manifest.version));
   installed_ = true;
-  etag_ = sink_.response.etag;
+  etag_ = usable_etag(sink_.response.etag);
   etag_version_ = sm.manifest.version;
   // The swap is durable; failures from here on only leave extra files behind.
   (void)prune_versions(fs_, paths_, options_.keep_versions);
@@ -498,7 +539,7 @@ void Fetcher::Impl::UpdateRun::report(const Status& s) {
   if (!s.ok()) {
     result_.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
     result_.reason = status_code_name(s.code());
-    result_.message = s.message();
+    result_.message = printable_text(s.message());
   } else if (installed_) {
     result_.status = UpdateStatus::kUpdated;
   } else {
@@ -527,17 +568,21 @@ void Fetcher::Impl::UpdateRun::record_check() {
 }
 
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model, const OpenOptions& options) {
-  MC_RETURN_IF_ERROR(check_name(model, "model"));
-  return open_model(ModelPaths{absolute(cache_dir), model}, options);
+  return guarded<Result<OpenedModel>>("open", [&]() -> Result<OpenedModel> {
+    MC_RETURN_IF_ERROR(check_name(model, "model"));
+    return open_model(ModelPaths{absolute(cache_dir), model}, options);
+  });
 }
 
 Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model) {
-  MC_RETURN_IF_ERROR(check_name(model, "model"));
-  ModelPaths paths{absolute(cache_dir), model};
-  ModelState s = read_state(paths);
-  auto opened = open_model(paths, {});
-  s.active_version = opened.ok() ? opened->version : 0;
-  return s;
+  return guarded<Result<ModelState>>("status", [&]() -> Result<ModelState> {
+    MC_RETURN_IF_ERROR(check_name(model, "model"));
+    ModelPaths paths{absolute(cache_dir), model};
+    ModelState s = read_state(paths);
+    auto opened = open_model(paths, {});
+    s.active_version = opened.ok() ? opened->version : 0;
+    return s;
+  });
 }
 
 }  // namespace modelcast

@@ -18,6 +18,8 @@
 // Cache layout (DESIGN.md): blobs/sha256/<2>/<64>, models/<m>/versions/<v>/,
 // models/<m>/current -> versions/<v>, models/<m>/state.json, tmp/, lock.
 //
+// No function here throws; failures are a Status or an UpdateResult.
+//
 // Thread safety: a Fetcher may be shared by threads. update() calls are serialised by
 // the cache's lock file (also across processes); open() and status() take no lock.
 // cancel() may be called from any thread.
@@ -156,7 +158,10 @@ class Fetcher {
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
 
-  // Never fails: every problem becomes kFallback/kNone with a reason.
+  // Never fails and never throws: every problem becomes kFallback/kNone with a reason
+  // (an unexpected exception inside the library is reason "internal"). Text a server
+  // supplied is stored and reported only as printable UTF-8 (other bytes as \xNN); an
+  // ETag that is not printable ASCII of at most 256 bytes is not kept.
   UpdateResult update(const std::string& model);
 
   // Offline. kNotFound when no complete version is active. When `current` is damaged
@@ -179,6 +184,8 @@ class Fetcher {
 
  private:
   explicit Fetcher(FetcherOptions options);
+  static Result<std::unique_ptr<Fetcher>> create_unguarded(FetcherOptions options);
+  Status recover_unguarded();
   struct Impl;
   FetcherOptions options_;
   std::unique_ptr<Impl> impl_;
