@@ -10,6 +10,7 @@
 #include <ctime>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "cache.h"
 #include "download.h"
@@ -121,9 +122,16 @@ struct Fetcher::Impl {
   std::shared_ptr<HttpTransport> transport;
   std::shared_ptr<Clock> clock;
   std::shared_ptr<FileSystem> fs;
-  std::atomic<bool> cancelled{false};
+  // cancel() stops every update() called before it, including one still waiting for the
+  // lock: each update() takes a ticket on entry and is cancelled when its ticket is at most
+  // cancelled_through.
+  std::atomic<uint64_t> tickets{0};
+  std::atomic<uint64_t> cancelled_through{0};
   std::atomic<bool> network_metered{false};
   std::mutex transport_mu;  // one update at a time uses the transport within this process
+  std::atomic<std::thread::id> updating_thread{};  // holder of transport_mu (re-entry check)
+
+  bool is_cancelled(uint64_t ticket) const { return ticket <= cancelled_through; }
 
   class UpdateRun;
 };
@@ -133,8 +141,8 @@ struct Fetcher::Impl {
 // authentic, nothing is downloaded before the device is known to support it).
 class Fetcher::Impl::UpdateRun {
  public:
-  UpdateRun(Impl& impl, const FetcherOptions& options, const std::string& model)
-      : impl_(impl), options_(options), fs_(*impl.fs), model_(model), paths_{options.cache_dir, model},
+  UpdateRun(Impl& impl, const FetcherOptions& options, const std::string& model, uint64_t ticket)
+      : ticket_(ticket), impl_(impl), options_(options), fs_(*impl.fs), model_(model), paths_{options.cache_dir, model},
         store_{options.cache_dir} {}
 
   UpdateResult run();
@@ -163,6 +171,7 @@ class Fetcher::Impl::UpdateRun {
   void report(const Status& s);
   void record_check();
 
+  const uint64_t ticket_;
   Impl& impl_;
   const FetcherOptions& options_;
   FileSystem& fs_;
@@ -174,6 +183,7 @@ class Fetcher::Impl::UpdateRun {
   ModelState on_disk_;
   uint64_t active_ = 0;
   std::string active_path_;
+  Manifest active_manifest_;  // what the active version was signed as (its expiry)
   ManifestSink sink_;
 };
 
@@ -216,7 +226,7 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
 }
 
 void Fetcher::cancel() {
-  impl_->cancelled = true;
+  impl_->cancelled_through = impl_->tickets.load();
   impl_->transport->cancel();
 }
 
@@ -274,14 +284,25 @@ UpdateResult Fetcher::update(const std::string& model) {
     return result;
   }
   ModelPaths paths{options_.cache_dir, model};
+  const uint64_t ticket = ++impl_->tickets;
+  // Called from this fetcher's own progress callback: waiting for the lock would wait for
+  // ourselves.
+  if (impl_->updating_thread.load() == std::this_thread::get_id())
+    return not_started(paths, error(StatusCode::kBusy, "update() called from inside this fetcher's progress callback; "
+                                                       "it runs only after the current update returns"));
   // Never throws: whatever escapes is a fallback to the model the device has.
   try {
     std::lock_guard<std::mutex> in_process(impl_->transport_mu);
-    impl_->cancelled = false;
+    impl_->updating_thread = std::this_thread::get_id();
+    struct ClearOwner {
+      Impl& impl;
+      ~ClearOwner() { impl.updating_thread = std::thread::id(); }
+    } clear_owner{*impl_};
     impl_->transport->reset_cancel();
+    if (impl_->is_cancelled(ticket)) return not_started(paths, error(StatusCode::kCancelled, "update cancelled"));
     auto lock = FileLock::acquire(paths.lock_path(), options_.wait_for_lock);
     if (!lock.ok()) return not_started(paths, lock.status());
-    return Impl::UpdateRun(*impl_, options_, model).run();
+    return Impl::UpdateRun(*impl_, options_, model, ticket).run();
   } catch (const std::exception& e) {
     return not_started(paths, internal_error("update", &e));
   } catch (...) {
@@ -319,6 +340,7 @@ void Fetcher::Impl::UpdateRun::read_active() {
   if (auto opened = open_model(paths_, {}); opened.ok()) {
     active_ = opened->version;
     active_path_ = opened->path;
+    active_manifest_ = opened->manifest;
   }
   state_.active_version = active_;
   state_.highest_seen = std::max(state_.highest_seen, active_);
@@ -332,6 +354,8 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   if (sink_.response.status == 304) {
     result_.not_modified = true;
     result_.offered_version = active_;
+    // "Unchanged" from a server or a stale mirror does not extend the signed expiry.
+    MC_RETURN_IF_ERROR(check_fresh(active_manifest_, impl_.clock->now_unix()).with_context(sink_.url + " (HTTP 304)"));
     etag_ = state_.etag;
     etag_version_ = active_;
     return OkStatus();
@@ -467,7 +491,7 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   dp.max_retries = options_.max_retries;
   dp.on_bytes = [&](uint64_t n) -> Status {
     progress.bytes_done += n;
-    if (impl_.cancelled) return error(StatusCode::kCancelled, "update cancelled");
+    if (impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");
     if (options_.progress && !options_.progress(progress)) return error(StatusCode::kCancelled, "update cancelled by the app");
     return OkStatus();
   };

@@ -15,7 +15,8 @@
 // version keeps consistent files while later updates run (files are hard links: even a
 // removed folder's files stay readable through descriptors already open).
 //
-// Cache layout (DESIGN.md): blobs/sha256/<2>/<64>, models/<m>/versions/<v>/,
+// Cache layout: blobs/sha256/<2>/<64>, models/<m>/versions/<v>/ (only the model's
+// files), models/<m>/versions/<v>.manifest.json,
 // models/<m>/current -> versions/<v>, models/<m>/state.json, tmp/, lock.
 //
 // No function here throws; failures are a Status or an UpdateResult.
@@ -56,7 +57,8 @@ struct Progress {
   uint64_t bytes_done = 0;     // stored (wire) bytes received for this update, resumed bytes included
   uint64_t bytes_total = 0;    // stored bytes of every file to download
 };
-// Called on the updating thread; return false to cancel the update.
+// Called on the updating thread; return false to cancel the update. Calling update() of
+// the same Fetcher from inside it returns at once with kFallback/kNone, reason "busy".
 using ProgressCallback = std::function<bool(const Progress&)>;
 
 // What the app allows one update to download (Firebase's CustomModelDownloadConditions).
@@ -126,7 +128,9 @@ struct ModelFile {
 struct OpenedModel {
   std::string model;
   uint64_t version = 0;
-  std::string path;  // the version folder: files + manifest.json (stable while kept)
+  // The version folder: exactly the manifest's files at their paths, nothing of the
+  // fetcher's own (its manifest is kept beside the folder). Stable while kept.
+  std::string path;
   std::vector<ModelFile> files;
   ModelConfig config;
   Json config_json;  // signed.config as published
@@ -169,8 +173,9 @@ class Fetcher {
   // version is returned instead.
   Result<OpenedModel> open(const std::string& model, const OpenOptions& options = {}) const;
 
-  // Stops a running update (it returns kFallback/kNone with reason "cancelled"). The
-  // next update() runs normally.
+  // Stops every update() called before cancel() and not yet returned, the running one and
+  // any still waiting for the lock (each returns kFallback/kNone with reason "cancelled").
+  // An update() called after cancel() returns runs normally: a cancel never lingers.
   void cancel();
 
   // Thread-safe: whether the network is metered now (read by the next update()).
