@@ -24,6 +24,9 @@ Status write_new_file(const std::string& path, std::string_view data, unsigned m
 Status fsync_fd(int fd, const std::string& what);
 // Writes all of `data` to `fd`, retrying short writes and EINTR; `what` names it in errors.
 Status write_all(int fd, std::string_view data, const std::string& what);
+// Reads exactly `size` bytes at `offset` with pread (retrying short reads and EINTR); a
+// file that ends first is kIOError "... ends before byte N".
+Status read_at(int fd, void* data, size_t size, uint64_t offset, const std::string& what);
 Status fsync_dir(const std::string& dir);
 Status make_dirs(const std::string& dir);
 bool path_exists(const std::string& path);
