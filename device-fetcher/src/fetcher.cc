@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
@@ -41,6 +42,16 @@ std::string absolute(const std::string& path) {
 
 constexpr int64_t kStateRefreshSeconds = 60;
 constexpr size_t kMaxEtagBytes = 256;
+
+// How long one update may spend downloading `stored_bytes`: the app's bound, or enough
+// for those bytes at the minimum transfer rate plus a minute, capped at a day.
+int64_t update_deadline_ms(const FetcherOptions& o, uint64_t stored_bytes) {
+  if (o.update_deadline_ms > 0) return o.update_deadline_ms;
+  const uint64_t rate = static_cast<uint64_t>(std::max(1, o.low_speed_bytes));
+  const uint64_t cap_ms = 24ull * 3600 * 1000;
+  const uint64_t ms = 60000 + std::min(stored_bytes / rate, cap_ms / 1000) * 1000;
+  return static_cast<int64_t>(std::min(ms, cap_ms));
+}
 
 // An ETag is only echoed back in If-None-Match: keep one a server may legally send, drop
 // anything else (invalid UTF-8, control bytes, a 10 KB header) rather than store it.
@@ -382,6 +393,7 @@ HttpRequest Fetcher::Impl::UpdateRun::base_request() const {
                     "; " + options_.platform + ")";
   base.connect_timeout_ms = options_.connect_timeout_ms;
   base.low_speed_time_ms = options_.low_speed_time_ms;
+  base.low_speed_bytes = std::max(1, options_.low_speed_bytes);
   return base;
 }
 
@@ -489,8 +501,14 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   dp.base_url = options_.base_url;
   dp.request_template = base;
   dp.max_retries = options_.max_retries;
+  const int64_t deadline_ms = update_deadline_ms(options_, progress.bytes_total);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
   dp.on_bytes = [&](uint64_t n) -> Status {
     progress.bytes_done += n;
+    if (std::chrono::steady_clock::now() > deadline)
+      return error(StatusCode::kNetwork, "update deadline of " + std::to_string(deadline_ms / 1000) + " s passed with " +
+                                             std::to_string(progress.bytes_done) + " of " +
+                                             std::to_string(progress.bytes_total) + " bytes received");
     if (impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");
     if (options_.progress && !options_.progress(progress)) return error(StatusCode::kCancelled, "update cancelled by the app");
     return OkStatus();

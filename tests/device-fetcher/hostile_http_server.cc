@@ -140,6 +140,7 @@ void HostileHttpServer::handle(int fd) {
   for (size_t i = fast; i < a.body.size() && !stop_; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(a.trickle_interval_ms));
     if (!send_all(fd, a.body.data() + i, 1, stop_)) return;
+    ++trickled_;
   }
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,7 @@ class HostileHttpServer {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<std::string> paths_seen();  // request paths, in order
+  uint64_t trickled_bytes() const { return trickled_; }  // body bytes sent one at a time so far
 
   // A plain answer: status, extra header lines ("Name: value\r\n"...) and the body with a
   // matching Content-Length.
@@ -59,6 +61,7 @@ class HostileHttpServer {
   int port_ = 0;
   int lifetime_ms_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> trickled_{0};
   std::mutex mu_;
   std::vector<std::string> paths_;
   std::thread thread_;

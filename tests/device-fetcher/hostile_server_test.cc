@@ -36,6 +36,7 @@ struct Twist {
   int64_t manifest_length_delta = 0;  // added to the manifest's Content-Length
   int64_t blob_length_delta = 0;      // added to each blob's Content-Length
   bool blob_range_from_zero = false;  // answer a Range request with a 206 from byte 0
+  size_t blob_trickle_after = static_cast<size_t>(-1);  // then 2 bytes a second
 };
 
 // A tree served by the hostile server: healthy unless a twist is set.
@@ -88,6 +89,7 @@ struct HostileEnv {
     HostileAnswer a;
     a.head = head;
     a.body = body;  // with a shorter Content-Length the client stops early
+    if (!manifest) a.trickle_after = t.blob_trickle_after;
     return a;
   }
 
@@ -248,4 +250,31 @@ TEST_CASE("modelcast-fetch prints JSON and exits 0 on a manifest of invalid UTF-
   CHECK(out["status"] == "fallback");
   CHECK(out["reason"] == "corrupt");
   CHECK(out["version"] == 1);
+}
+
+TEST_CASE("a server trickling 2 bytes a second is abandoned at the minimum rate, and within the update deadline") {
+  HostileEnv env;
+  env.tree.publish(version_with(1, kWeights1));
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(version_with(2, kWeights2));
+  Twist t;
+  t.blob_trickle_after = 50 * 1024;
+  env.set(t);
+  // Default minimum rate (1024 B/s over low_speed_time_ms = 2 s).
+  expect_refused(env.update(), 1, "network");
+  // Before the minimum rate existed the trickle went on until the server gave up (60 s).
+  CHECK(env.server->trickled_bytes() < 30);
+
+  // With the rate check off, the per-update deadline still ends it.
+  const uint64_t before = env.server->trickled_bytes();
+  FetcherOptions o = env.options();
+  o.low_speed_bytes = 1;
+  o.update_deadline_ms = 1500;
+  auto f = Fetcher::create(o);
+  REQUIRE(f.ok());
+  UpdateResult r = (*f)->update("classifier");
+  expect_refused(r, 1, "network");
+  CHECK(r.message.find("deadline") != std::string::npos);
+  CHECK(env.server->trickled_bytes() - before < 30);
+  expect_recovers(env, 2);
 }

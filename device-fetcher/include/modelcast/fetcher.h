@@ -81,7 +81,13 @@ struct FetcherOptions {
   std::vector<std::string> runtimes;   // e.g. {"tflite"}; empty: requires.runtime is not checked
   std::string device_id;  // stable id for rollout buckets; empty joins only 100% rollouts
   int connect_timeout_ms = 10000;
-  int low_speed_time_ms = 30000;  // abort a transfer stalled this long
+  // Abort a transfer that moves fewer than low_speed_bytes per second, averaged over
+  // low_speed_time_ms: a server trickling a few bytes a second counts as stalled.
+  int low_speed_time_ms = 30000;
+  int low_speed_bytes = 1024;
+  // Bound on one update's downloads. 0: derived from the sizes the manifest declares,
+  // 60 s + stored bytes at low_speed_bytes per second, at most 24 hours.
+  int64_t update_deadline_ms = 0;
   int manifest_timeout_ms = 30000;  // whole-request deadline for the (small) manifest
   int max_retries = 2;      // per file within one update, each resuming where the last stopped
   size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
