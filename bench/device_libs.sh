@@ -2,7 +2,9 @@
 # Sizes of the stripped device library (libmodelcast-fetch.so, the C API) for x86_64 and
 # aarch64, with and without libcurl, and what each needs at run time; then the cost of
 # one 304 check through the transport callback against the built-in libcurl path.
-# Usage: bench/device_libs.sh            (builds into build/bench-libs/, RelWithDebInfo)
+# Usage: bench/device_libs.sh [FULL_BUILD_DIR]
+#   builds the four library variants into build/bench-libs/ (RelWithDebInfo, as CI), and
+#   the check benchmark in FULL_BUILD_DIR (default build/ci, the full -Werror build).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/setup.sh"
 source "$MODELCAST_ROOT/scripts/lib/nginx.sh"
@@ -14,7 +16,8 @@ echo "|---|---|---|"
 for arch in x86_64 aarch64; do
   for curl in ON OFF; do
     dir=$out/$arch-curl-$curl
-    args=(-DMODELCAST_FETCHER_ONLY=ON -DMODELCAST_BUILD_TESTS=OFF -DMODELCAST_WITH_CURL=$curl -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    args=(-DMODELCAST_FETCHER_ONLY=ON -DMODELCAST_BUILD_TESTS=OFF -DMODELCAST_WITH_CURL=$curl -DCMAKE_BUILD_TYPE=RelWithDebInfo
+          -DMODELCAST_WERROR=ON)
     strip=strip
     if [ $arch = aarch64 ]; then
       args+=(-DCMAKE_TOOLCHAIN_FILE="$MODELCAST_ROOT/cmake/aarch64-linux-gnu.cmake")
@@ -29,9 +32,10 @@ for arch in x86_64 aarch64; do
 done
 
 # The check cost: the full build's bench program against nginx serving the C fixture.
-build=$MODELCAST_ROOT/build/ci
+build=${1:-$MODELCAST_ROOT/build/ci}
 cmake --build "$build" --target modelcast_bench_transport make_fixture_tree modelcast-fetch >/dev/null
 work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers read the tree as an unprivileged user
 trap 'nginx_stop "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 "$build/tests/device-fetcher/make_fixture_tree" "$work/fixture"
 echo '{}' > "$work/fixture/tree/modelcast.json"

@@ -52,7 +52,7 @@ void collect_urls(const Json& v, std::vector<std::string>* out) {
 }
 
 Result<Names> read_names(const Tree& tree, const std::string& rel) {
-  MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(rel), kMaxManifestBytes));
+  MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(rel), kMaxManifestBytes));
   MC_ASSIGN_OR_RETURN(Json doc, parse_json_strict(text, kMaxManifestBytes, rel));
   if (!doc.is_object() || !doc.contains("signed") || !doc.at("signed").is_object())
     return error(StatusCode::kCorruption, rel + ": signed: missing");

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 
 namespace modelcast {
@@ -59,10 +60,11 @@ void remove_temporaries(FileSystem& fs, const std::string& tmp_dir) {
 }
 
 // A signed manifest stored where its own fields say it belongs.
-bool stored_where_it_says(const Manifest& m, const std::string& rel) {
+bool stored_where_it_says(const std::string& model, const std::string& channel, const std::string& platform, uint64_t version,
+                          const std::string& rel) {
   std::string plain = starts_with(rel, "v2/") ? rel.substr(3) : rel;
-  return plain == TreeLayout::current_manifest(m.model, m.channel, m.platform) ||
-         plain == TreeLayout::versioned_manifest(m.model, m.channel, m.platform, m.version);
+  return plain == TreeLayout::current_manifest(model, channel, platform) ||
+         plain == TreeLayout::versioned_manifest(model, channel, platform, version);
 }
 
 bool is_versioned_manifest_path(const std::string& rel) {
@@ -70,6 +72,37 @@ bool is_versioned_manifest_path(const std::string& rel) {
   size_t slashes = 0;
   for (char c : rel) slashes += c == '/';
   return slashes == (starts_with(rel, "v2/") ? 5u : 4u);
+}
+
+// True when the manifest at `rel` (format 1, or format 2 under v2/) parses, is signed by
+// a trusted key and is stored where its fields say; adds every URL it names to `urls`.
+bool signed_manifest_names(const Tree& tree, const std::vector<PublicKey>& keys, const std::string& rel,
+                           std::set<std::string>* urls) {
+  auto text = tree.fs().read_file(tree.path(rel), kMaxManifestBytes);
+  if (!text.ok()) return false;
+  if (starts_with(rel, "v2/")) {
+    auto parsed = parse_signed_manifest_v2(*text);
+    if (!parsed.ok() || !verify_signatures(*parsed, keys, 1).ok()) return false;
+    const ManifestV2& m = parsed->manifest;
+    if (!stored_where_it_says(m.model, m.channel, m.platform, m.version, rel)) return false;
+    for (const auto& f : m.files) {
+      for (const auto& b : f.blobs) {
+        if (!b.url.empty()) urls->insert(b.url);
+        for (const auto& part : b.parts) urls->insert(part.url);
+      }
+      for (const auto& d : f.deltas) urls->insert(d.url);
+    }
+    return true;
+  }
+  auto parsed = parse_signed_manifest(*text);
+  if (!parsed.ok() || !verify_signatures(*parsed, keys, 1).ok()) return false;
+  const Manifest& m = parsed->manifest;
+  if (!stored_where_it_says(m.model, m.channel, m.platform, m.version, rel)) return false;
+  for (const auto& f : m.files) {
+    urls->insert(f.url);
+    for (const auto& d : f.deltas) urls->insert(d.url);
+  }
+  return true;
 }
 
 std::string join_named(const std::vector<GitPathStatus>& changes) {
@@ -140,16 +173,9 @@ Result<UncommittedChanges> classify_uncommitted(const GitRepo& repo, const Tree&
     }
     if (is_manifest(c.path)) {
       // Even a journalled manifest must be whole and signed: a torn write is not committed.
-      auto text = tree.fs().read_file(tree.path(c.path), kMaxManifestBytes);
-      auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
-      bool proven = parsed.ok() && verify_signatures(*parsed, keys, 1).ok() && stored_where_it_says(parsed->manifest, c.path) &&
-                    (ours_by_journal || c.status == 'A' || !is_versioned_manifest_path(c.path));
-      if (!proven) {
-        out.foreign.push_back(c);
-        continue;
-      }
-      for (const auto& f : parsed->manifest.files) named_blobs.insert(f.url);
-      out.ours.push_back(c);
+      const bool rewritable = ours_by_journal || c.status == 'A' || !is_versioned_manifest_path(c.path);
+      if (rewritable && signed_manifest_names(tree, keys, c.path, &named_blobs)) out.ours.push_back(c);
+      else out.foreign.push_back(c);
       continue;
     }
     if (starts_with(c.path, "keys/")) {

@@ -77,4 +77,17 @@ Result<ModelInfo> inspect_model_file(const std::string& path) {
   return opaque("not inspected: not a TFLite or ONNX model; carried as an opaque file");
 }
 
+Result<std::vector<TensorExtent>> read_tensor_extents(const std::string& path) {
+  MC_ASSIGN_OR_RETURN(std::string head, read_head(path, 8));
+  const std::string ext = lower_extension(path);
+  if ((head.size() == 8 && head.compare(4, 4, "TFL3") == 0) || ext == "tflite") return read_tflite_tensor_extents(path);
+  if (ext == "onnx") return read_onnx_tensor_extents(path);
+  if (!head.empty() && head[0] == '\x08') {
+    // Perhaps ONNX under another name (see inspect_model_file); if not, no tensors.
+    Result<std::vector<TensorExtent>> onnx = read_onnx_tensor_extents(path);
+    if (onnx.ok()) return onnx;
+  }
+  return std::vector<TensorExtent>();
+}
+
 }  // namespace modelcast

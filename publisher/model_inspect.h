@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "modelcast/model_info.h"
 
@@ -19,5 +20,13 @@ Result<ModelInfo> inspect_model_file(const std::string& path);
 Result<ModelInfo> read_onnx_file(const std::string& path);
 // The same from memory (fuzzing, tests); `what` names the bytes in errors.
 Result<ModelInfo> read_onnx_buffer(const uint8_t* data, size_t size, const std::string& what);
+
+// Where each initializer's weight bytes (raw_data, or packed float_data) lie in an ONNX
+// file, in file order; read by walking the protobuf wire format, weights skipped over.
+Result<std::vector<TensorExtent>> read_onnx_tensor_extents(const std::string& path);
+
+// The tensor extents of a TFLite or ONNX file, chosen as inspect_model_file chooses the
+// reader; empty for any other file. Used to align weight-aware deltas by tensor.
+Result<std::vector<TensorExtent>> read_tensor_extents(const std::string& path);
 
 }  // namespace modelcast

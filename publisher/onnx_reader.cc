@@ -13,11 +13,13 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <onnx/onnx_pb.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "model_inspect.h"
@@ -195,6 +197,74 @@ Result<ModelInfo> model_info(const onnx::ModelProto& model, const std::string& p
   return info;
 }
 
+using WireFormat = google::protobuf::internal::WireFormatLite;
+
+// Field numbers of onnx.proto that lead to weight bytes.
+constexpr int kModelGraph = 7;         // ModelProto.graph
+constexpr int kGraphInitializer = 5;   // GraphProto.initializer
+constexpr int kTensorDataType = 2;     // TensorProto.data_type
+constexpr int kTensorFloatData = 4;    // TensorProto.float_data (packed little-endian floats)
+constexpr int kTensorName = 8;         // TensorProto.name
+constexpr int kTensorRawData = 9;      // TensorProto.raw_data
+
+// Calls on_field(number, wire type) for each field of the message `in` is positioned in;
+// on_field returns 1 when it consumed the value, 0 to have it skipped, -1 on bad input.
+template <typename OnField>
+bool each_field(google::protobuf::io::CodedInputStream& in, OnField on_field) {
+  for (;;) {
+    uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage();
+    int done = on_field(WireFormat::GetTagFieldNumber(tag), WireFormat::GetTagWireType(tag));
+    if (done < 0 || (done == 0 && !WireFormat::SkipField(&in, tag))) return false;
+  }
+}
+
+// Runs body() inside a length-delimited field, positioned at its first byte.
+template <typename Body>
+bool inside(google::protobuf::io::CodedInputStream& in, Body body) {
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length)) return false;
+  auto limit = in.PushLimit(static_cast<int>(length));
+  bool ok = body() && in.BytesUntilLimit() == 0;
+  in.PopLimit(limit);
+  return ok;
+}
+
+// One initializer: its name, type, and where raw_data (or packed float_data) lies.
+bool scan_tensor(google::protobuf::io::CodedInputStream& in, std::vector<TensorExtent>& out) {
+  TensorExtent t;
+  int32_t type = 0;
+  bool has_data = false;
+  bool ok = each_field(in, [&](int number, WireFormat::WireType wire) -> int {
+    if (number == kTensorDataType && wire == WireFormat::WIRETYPE_VARINT) {
+      uint32_t v = 0;
+      if (!in.ReadVarint32(&v)) return -1;
+      type = static_cast<int32_t>(v);
+      return 1;
+    }
+    if (number == kTensorName && wire == WireFormat::WIRETYPE_LENGTH_DELIMITED) {
+      std::string name;
+      if (!WireFormat::ReadString(&in, &name)) return -1;
+      t.name = text(name);
+      return 1;
+    }
+    if ((number == kTensorRawData || number == kTensorFloatData) && wire == WireFormat::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return -1;
+      t.offset = static_cast<uint64_t>(in.CurrentPosition());
+      t.length = length;
+      has_data = length > 0;
+      return in.Skip(static_cast<int>(length)) ? 1 : -1;
+    }
+    return 0;
+  });
+  if (ok && has_data) {
+    t.dtype = elem_type_name(type);
+    out.push_back(std::move(t));
+  }
+  return ok;
+}
+
 }  // namespace
 
 Result<ModelInfo> read_onnx_file(const std::string& path) {
@@ -211,6 +281,48 @@ Result<ModelInfo> read_onnx_buffer(const uint8_t* data, size_t size, const std::
   if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
     return corrupt(what, "not a valid ONNX protobuf (truncated or corrupted)");
   return model_info(model, what);
+}
+
+Result<std::vector<TensorExtent>> read_onnx_tensor_extents(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return error(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, path + ": " + std::strerror(e));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxOnnxBytes) {
+    ::close(fd);
+    return error(StatusCode::kIOError, path + ": not a readable regular file of at most 2 GiB");
+  }
+  std::vector<TensorExtent> out;
+  bool ok = false;
+  {
+    // Walks the wire format rather than parsing: only the offsets of the weight bytes are
+    // wanted, and they are skipped over, never copied.
+    google::protobuf::io::FileInputStream raw(fd);
+    google::protobuf::io::CodedInputStream in(&raw);
+    // No total-bytes limit: hitting it reads as a bad end of message; the file's own end
+    // is the end (and a length prefix past it fails the skip).
+    ok = each_field(in, [&](int number, WireFormat::WireType wire) -> int {
+      if (number != kModelGraph || wire != WireFormat::WIRETYPE_LENGTH_DELIMITED) return 0;
+      return inside(in, [&] {
+               return each_field(in, [&](int n, WireFormat::WireType w) -> int {
+                 if (n != kGraphInitializer || w != WireFormat::WIRETYPE_LENGTH_DELIMITED) return 0;
+                 return inside(in, [&] { return scan_tensor(in, out); }) ? 1 : -1;
+               });
+             })
+                 ? 1
+                 : -1;
+    });
+  }
+  ::close(fd);
+  if (!ok) return corrupt(path, "not a valid ONNX protobuf (truncated or corrupted)");
+  std::map<std::string, int> repeats;
+  for (TensorExtent& t : out) {
+    int n = ++repeats[t.name];
+    if (n > 1) t.name += "#" + std::to_string(n);
+  }
+  return out;
 }
 
 }  // namespace modelcast

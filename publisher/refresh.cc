@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <optional>
 
 #include "catalog.h"
 #include "locked_tree.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 
 namespace modelcast {
@@ -16,10 +19,50 @@ namespace {
 
 constexpr int kMaxDays = 3650;
 
+// Format 2 documents live under this folder of the tree, in the format 1 layout.
+constexpr const char* kV2Root = "v2/";
+
 struct Pending {
   RefreshedStream stream;
-  std::string signed_text;
+  std::string signed_v1;  // empty when the stream has no format 1 document
+  std::string signed_v2;  // empty when the stream has no format 2 document
 };
+
+// One stream's current documents in either format.
+struct StreamDocs {
+  std::string model, channel, platform;
+  bool has_v1 = false, has_v2 = false;
+  uint64_t highest_version = 0;  // of the versioned documents in either format
+  std::optional<Manifest> v1;
+  std::optional<ManifestV2> v2;
+  std::string current_rel;  // for messages
+  uint64_t current_version = 0;
+  std::string expires_at;  // the earlier of the two documents'
+};
+
+Status read_current(const Tree& tree, StreamDocs* d) {
+  if (d->has_v1) {
+    d->current_rel = TreeLayout::current_manifest(d->model, d->channel, d->platform);
+    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(d->current_rel), kMaxManifestBytes));
+    auto parsed = parse_signed_manifest(text);
+    if (!parsed.ok()) return parsed.status().with_context(d->current_rel + " (run `modelcast verify`)");
+    d->v1 = std::move(parsed->manifest);
+    d->current_version = d->v1->version;
+    d->expires_at = d->v1->expires_at;
+  }
+  if (d->has_v2) {
+    const std::string rel = kV2Root + TreeLayout::current_manifest(d->model, d->channel, d->platform);
+    MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(rel), kMaxManifestBytes));
+    auto parsed = parse_signed_manifest_v2(text);
+    if (!parsed.ok()) return parsed.status().with_context(rel + " (run `modelcast verify`)");
+    d->v2 = std::move(parsed->manifest);
+    d->current_version = std::max(d->current_version, d->v2->version);
+    // RFC 3339 UTC timestamps of one format order as strings.
+    if (d->expires_at.empty() || d->v2->expires_at < d->expires_at) d->expires_at = d->v2->expires_at;
+    if (d->current_rel.empty()) d->current_rel = rel;
+  }
+  return OkStatus();
+}
 
 std::string commit_title(const std::vector<Pending>& pending) {
   std::string title = "refresh " + std::to_string(pending.size()) + " stream(s):";
@@ -70,27 +113,48 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
                                              " (" + kSettingsFile + " trusted_keys); refresh with a key the tree trusts");
 
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
-  std::vector<std::string> ignored;
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored));
+  // Streams of both formats: a publisher writes a format 2 document (under v2/) beside
+  // each format 1 one, with the same version numbers; both are re-signed together.
+  std::map<std::string, StreamDocs> streams;
+  for (const char* root : {"", kV2Root}) {
+    std::vector<std::string> ignored;
+    MC_ASSIGN_OR_RETURN(auto found, list_streams(tree.path(root), &ignored));
+    for (const auto& s : found) {
+      StreamDocs& d = streams[s.model + "/" + s.channel + "/" + s.platform];
+      d.model = s.model;
+      d.channel = s.channel;
+      d.platform = s.platform;
+      if (!s.versions.empty()) d.highest_version = std::max(d.highest_version, s.versions.back());
+      if (s.has_current) (*root ? d.has_v2 : d.has_v1) = true;
+    }
+  }
   std::vector<Pending> pending;
-  for (const auto& s : streams) {
-    if (!s.has_current) continue;
+  for (auto& [id, d] : streams) {
+    if (!d.has_v1 && !d.has_v2) continue;
     ++result.streams;
-    const std::string current_rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
-    MC_ASSIGN_OR_RETURN(std::string text, read_file(tree.path(current_rel), kMaxManifestBytes));
-    auto parsed = parse_signed_manifest(text);
-    if (!parsed.ok()) return parsed.status().with_context(current_rel + " (run `modelcast verify`)");
-    const Manifest& current = parsed->manifest;
-    MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(current.expires_at, current_rel + " expires_at"));
+    MC_RETURN_IF_ERROR(read_current(tree, &d));
+    MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(d.expires_at, d.current_rel + " expires_at"));
     if (expires - now >= int64_t{o.within_days} * 86400) continue;
 
-    Manifest next = current;  // files, config, requirements and rollout stay as they are
-    next.version = std::max(current.version, s.versions.empty() ? 0 : s.versions.back()) + 1;
-    next.published_at = format_timestamp(now);
-    next.expires_at = format_timestamp(now + int64_t{days} * 86400);
+    // Files, config, requirements and rollout stay as they are.
+    const uint64_t version = std::max(d.highest_version, d.current_version) + 1;
+    const std::string published_at = format_timestamp(now), expires_at = format_timestamp(now + int64_t{days} * 86400);
     Pending p;
-    p.stream = {s.model, s.channel, s.platform, current.version, next.version, current.expires_at, next.expires_at};
-    MC_ASSIGN_OR_RETURN(p.signed_text, sign_manifest(next, {&key.value()}));
+    p.stream = {d.model, d.channel, d.platform, d.current_version, version, d.expires_at, expires_at};
+    if (d.v1) {
+      Manifest next = *d.v1;
+      next.version = version;
+      next.published_at = published_at;
+      next.expires_at = expires_at;
+      MC_ASSIGN_OR_RETURN(p.signed_v1, sign_manifest(next, {&key.value()}));
+    }
+    if (d.v2) {
+      ManifestV2 next = *d.v2;
+      next.version = version;
+      next.published_at = published_at;
+      next.expires_at = expires_at;
+      MC_ASSIGN_OR_RETURN(p.signed_v2, sign_manifest_v2(next, {&key.value()}));
+    }
     pending.push_back(std::move(p));
   }
   if (pending.empty()) return result;
@@ -98,14 +162,20 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
   std::vector<std::string> paths;
   for (const auto& p : pending) {
     const RefreshedStream& s = p.stream;
-    paths.push_back(TreeLayout::versioned_manifest(s.model, s.channel, s.platform, s.version));
-    paths.push_back(TreeLayout::current_manifest(s.model, s.channel, s.platform));
+    for (const char* root : {"", kV2Root}) {
+      if ((*root ? p.signed_v2 : p.signed_v1).empty()) continue;
+      paths.push_back(root + TreeLayout::versioned_manifest(s.model, s.channel, s.platform, s.version));
+      paths.push_back(root + TreeLayout::current_manifest(s.model, s.channel, s.platform));
+    }
   }
   for (const auto& rel : catalog_file_paths()) paths.push_back(rel);
   MC_RETURN_IF_ERROR(locked.record(paths));
   for (const auto& p : pending) {
     const RefreshedStream& s = p.stream;
-    MC_RETURN_IF_ERROR(write_manifest_version(tree, s.model, s.channel, s.platform, s.version, p.signed_text));
+    if (!p.signed_v1.empty())
+      MC_RETURN_IF_ERROR(write_manifest_version(tree, s.model, s.channel, s.platform, s.version, p.signed_v1));
+    if (!p.signed_v2.empty())
+      MC_RETURN_IF_ERROR(write_manifest_version(tree, s.model, s.channel, s.platform, s.version, p.signed_v2, kV2Root));
     result.refreshed.push_back(s);
   }
   std::vector<std::string> warnings;

@@ -132,13 +132,14 @@ bool git_attributes_protect_tree(const std::string& text) {
 }
 
 Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
-                              const std::string& platform, uint64_t version, const std::string& signed_text) {
+                              const std::string& platform, uint64_t version, const std::string& signed_text,
+                              const std::string& root) {
   FileSystem& fs = tree.fs();
-  MC_RETURN_IF_ERROR(fs.make_dirs(tree.path(TreeLayout::version_dir(model, channel, platform))));
+  MC_RETURN_IF_ERROR(fs.make_dirs(tree.path(root + TreeLayout::version_dir(model, channel, platform))));
   // A versioned manifest is immutable: O_EXCL refuses to replace one.
   MC_RETURN_IF_ERROR(
-      fs.write_new_file(tree.path(TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
-  return fs.write_file_atomic(tree.path(TreeLayout::current_manifest(model, channel, platform)), signed_text);
+      fs.write_new_file(tree.path(root + TreeLayout::versioned_manifest(model, channel, platform, version)), signed_text, 0644));
+  return fs.write_file_atomic(tree.path(root + TreeLayout::current_manifest(model, channel, platform)), signed_text);
 }
 
 std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems) {

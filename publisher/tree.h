@@ -64,8 +64,10 @@ class Tree {
 // Writes a signed version of a stream: the immutable versioned manifest (never replacing
 // one) and then the current manifest devices read (atomically);
 // `model`/`channel`/`platform`/`version` are those `signed_text` states.
+// `root` is "" for format 1 documents, "v2/" for format 2 ones (same layout below it).
 Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
-                              const std::string& platform, uint64_t version, const std::string& signed_text);
+                              const std::string& platform, uint64_t version, const std::string& signed_text,
+                              const std::string& root = "");
 
 // The public keys of keys/<id>.pub for every id the settings trust. A key that is missing,
 // unreadable or not the id it is filed under is left out and named in `problems`.

@@ -49,6 +49,7 @@ int code_for(modelcast::StatusCode code) {
     case StatusCode::kUnsupportedFeature:
     case StatusCode::kIncompatible: return MC_EVERIFY;
     case StatusCode::kExists: return MC_EIO;
+    case StatusCode::kInternal: return MC_EINTERNAL;
   }
   return MC_EINTERNAL;
 }

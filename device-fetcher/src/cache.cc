@@ -66,14 +66,31 @@ std::vector<uint64_t> list_versions(FileSystem& fs, const ModelPaths& paths) {
   return out;
 }
 
+namespace {
+
+// Where version v's manifest is: beside the folder, or inside it in the older layout.
+std::string manifest_location(FileSystem& fs, const ModelPaths& paths, uint64_t version) {
+  const std::string beside = paths.version_manifest(version);
+  if (fs.exists(beside)) return beside;
+  const std::string legacy = paths.legacy_version_manifest(version);
+  return fs.exists(legacy) ? legacy : beside;
+}
+
+bool has_manifest(FileSystem& fs, const ModelPaths& paths, uint64_t version) {
+  return fs.exists(paths.version_manifest(version)) || fs.exists(paths.legacy_version_manifest(version));
+}
+
+}  // namespace
+
 Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64_t version, const OpenOptions& options) {
   const std::string dir = paths.version_dir(version);
-  MC_ASSIGN_OR_RETURN(std::string bytes, fs.read_file(dir + "/manifest.json", kMaxManifestBytes));
+  const std::string manifest_path = manifest_location(fs, paths, version);
+  MC_ASSIGN_OR_RETURN(std::string bytes, fs.read_file(manifest_path, kMaxManifestBytes));
   auto parsed = parse_signed_manifest(bytes);
-  if (!parsed.ok()) return parsed.status().with_context(dir + "/manifest.json");
+  if (!parsed.ok()) return parsed.status().with_context(manifest_path);
   SignedManifest& sm = parsed.value();
   if (sm.manifest.model != paths.model || sm.manifest.version != version)
-    return error(StatusCode::kCorruption, dir + "/manifest.json: describes " + sm.manifest.model + " v" +
+    return error(StatusCode::kCorruption, manifest_path + ": describes " + sm.manifest.model + " v" +
                                               std::to_string(sm.manifest.version));
   OpenedModel out;
   out.model = paths.model;
@@ -144,16 +161,52 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s)
   return fs.write_file_atomic(paths.state_path(), pretty_json(j));
 }
 
+namespace {
+
+// `current` lost (deleted) or replaced by something that is not a link: point it at the
+// newest complete version instead of treating every version as never activated.
+Status repair_current(FileSystem& fs, const ModelPaths& paths) {
+  auto info = fs.lstat(paths.current_link());
+  const bool present = info.ok();
+  if (present && info->type == FileType::kSymlink) return OkStatus();
+  if (present) MC_RETURN_IF_ERROR(fs.remove_all(paths.current_link()));
+  auto versions = list_versions(fs, paths);
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it)
+    if (load_version(fs, paths, *it, {}).ok()) return activate_version(fs, paths, *it);
+  return OkStatus();
+}
+
+}  // namespace
+
 Status recover_model(FileSystem& fs, const ModelPaths& paths) {
   (void)fs.remove_all(paths.model_dir() + "/current.new");
+  MC_RETURN_IF_ERROR(repair_current(fs, paths));
   uint64_t cur = current_version(fs, paths);
   bool changed = false;
+  std::set<uint64_t> kept;
+  std::vector<std::string> manifests;
   for (const auto& name : list_dir(fs, paths.versions_dir())) {
     uint64_t v = 0;
+    const size_t dot = name.find('.');
+    if (dot != std::string::npos && name.compare(dot, std::string::npos, ".manifest.json") == 0 &&
+        parse_version(name.substr(0, dot), &v)) {
+      manifests.push_back(name);  // judged once the folders are
+      continue;
+    }
     bool numbered = parse_version(name, &v);
     bool never_current = numbered && (cur == 0 || v > cur);
-    bool incomplete = numbered && !fs.exists(paths.version_dir(v) + "/manifest.json");
+    bool incomplete = numbered && !has_manifest(fs, paths, v);
     if (!numbered || never_current || (incomplete && v != cur)) {
+      MC_RETURN_IF_ERROR(fs.remove_all(paths.versions_dir() + "/" + name));
+      changed = true;
+    } else {
+      kept.insert(v);
+    }
+  }
+  for (const auto& name : manifests) {
+    uint64_t v = 0;
+    parse_version(name.substr(0, name.find('.')), &v);
+    if (!kept.count(v)) {  // written before a rename that never happened
       MC_RETURN_IF_ERROR(fs.remove_all(paths.versions_dir() + "/" + name));
       changed = true;
     }
@@ -195,12 +248,13 @@ Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const 
     }
     MC_RETURN_IF_ERROR(fs.link(store.blob_path(f.sha256), dst));
   }
-  MC_RETURN_IF_ERROR(fs.write_file_atomic(building + "/manifest.json", manifest_bytes));
   // Deepest first, so each folder's entry in its parent is durable after its content.
   std::vector<std::string> ordered(dirs.begin(), dirs.end());
   std::sort(ordered.begin(), ordered.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const auto& d : ordered) MC_RETURN_IF_ERROR(fs.sync_dir(d));
   if (fs.exists(final_dir)) MC_RETURN_IF_ERROR(fs.remove_all(final_dir));  // never current (checked by the caller)
+  // Beside the folder, before it gets its final name: a complete folder always has one.
+  MC_RETURN_IF_ERROR(fs.write_file_atomic(paths.version_manifest(v), manifest_bytes));
   MC_RETURN_IF_ERROR(fs.rename(building, final_dir));
   MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));
   return final_dir;
@@ -231,6 +285,7 @@ Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
       continue;
     }
     MC_RETURN_IF_ERROR(fs.remove_all(paths.version_dir(*it)));
+    MC_RETURN_IF_ERROR(fs.remove_all(paths.version_manifest(*it)));
     changed = true;
   }
   if (changed) MC_RETURN_IF_ERROR(fs.sync_dir(paths.versions_dir()));

@@ -22,6 +22,11 @@ struct ModelPaths {
   std::string versions_dir() const { return model_dir() + "/versions"; }
   std::string version_dir(uint64_t v) const { return versions_dir() + "/" + std::to_string(v); }
   std::string building_dir(uint64_t v) const { return versions_dir() + "/" + std::to_string(v) + ".partial"; }
+  // The verified manifest sits beside its folder, never inside: a publisher's file may
+  // have any name, manifest.json included.
+  std::string version_manifest(uint64_t v) const { return versions_dir() + "/" + std::to_string(v) + ".manifest.json"; }
+  // Where caches written before this layout kept it; still read.
+  std::string legacy_version_manifest(uint64_t v) const { return version_dir(v) + "/manifest.json"; }
   std::string current_link() const { return model_dir() + "/current"; }
   std::string state_path() const { return model_dir() + "/state.json"; }
   std::string lock_path() const { return cache_dir + "/lock"; }
@@ -32,7 +37,8 @@ uint64_t current_version(FileSystem& fs, const ModelPaths& paths);
 // Numbered, complete-looking folders under versions/, ascending.
 std::vector<uint64_t> list_versions(FileSystem& fs, const ModelPaths& paths);
 
-// Reads and checks versions/<v>: manifest.json parses, names this model and version, and
+// Reads and checks versions/<v>: its manifest (versions/<v>.manifest.json, or the older
+// versions/<v>/manifest.json) parses, names this model and version, and
 // every file is present with its declared size (and hash when asked).
 Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64_t version, const OpenOptions& options);
 // `current`, or the newest complete kept version when `current` is damaged.
@@ -41,16 +47,18 @@ Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const Op
 ModelState read_state(FileSystem& fs, const ModelPaths& paths);
 Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& state);
 
-// Under the lock, before anything else: removes half-built (".partial") and never-activated
-// version folders (above current, or any when there is no current), a stale "current.new",
+// Under the lock, before anything else: when `current` is missing or not a link, points it
+// at the newest complete version (a folder or file named current is removed first); then
+// removes half-built (".partial") and never-activated version folders (above current),
+// manifests without their folder, a stale "current.new",
 // and tmp files that cannot be resumed (anything but <sha256>.part / <sha256>.zst.part).
 Status recover_model(FileSystem& fs, const ModelPaths& paths);
 Status recover_tmp(FileSystem& fs, const BlobStore& store);
 // After a successful update: every partial belongs to no pending file any more.
 Status clear_tmp(FileSystem& fs, const BlobStore& store);
 
-// versions/<v>.partial from hard links of verified blobs + manifest.json, everything
-// synced, then renamed to versions/<v>. Returns the folder.
+// versions/<v>.partial from hard links of verified blobs and versions/<v>.manifest.json,
+// everything synced, then the folder renamed to versions/<v>. Returns the folder.
 Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
                                   const SignedManifest& manifest, const std::string& manifest_bytes);
 // current.new -> versions/<v>, renamed over current, model folder synced.

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "cache.h"
 #include "download.h"
@@ -17,6 +19,7 @@
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/utf8.h"
 #ifdef MODELCAST_HAVE_MODEL_INFO
 #include "modelcast/model_info.h"
 #endif
@@ -32,6 +35,41 @@ std::string absolute(const std::string& path) {
 }
 
 constexpr int64_t kStateRefreshSeconds = 60;
+constexpr size_t kMaxEtagBytes = 256;
+
+// How long one update may spend downloading `stored_bytes`: the app's bound, or enough
+// for those bytes at the minimum transfer rate plus a minute, capped at a day.
+int64_t update_deadline_ms(const FetcherOptions& o, uint64_t stored_bytes) {
+  if (o.update_deadline_ms > 0) return o.update_deadline_ms;
+  const uint64_t rate = static_cast<uint64_t>(std::max(1, o.low_speed_bytes));
+  const uint64_t cap_ms = 24ull * 3600 * 1000;
+  const uint64_t ms = 60000 + std::min(stored_bytes / rate, cap_ms / 1000) * 1000;
+  return static_cast<int64_t>(std::min(ms, cap_ms));
+}
+
+// An ETag is only echoed back in If-None-Match: keep one a server may legally send, drop
+// anything else (invalid UTF-8, control bytes, a 10 KB header) rather than store it.
+std::string usable_etag(const std::string& etag) {
+  return etag.size() <= kMaxEtagBytes && is_printable_ascii(etag) ? etag : std::string();
+}
+
+// What an exception escaping the library's own code becomes at an API boundary.
+Status internal_error(const char* where, const std::exception* e) {
+  return error(StatusCode::kInternal, std::string(where) + ": unexpected error" +
+                                          (e ? std::string(": ") + printable_text(e->what()) : std::string()));
+}
+
+// Runs an entry point's body; an exception becomes a kInternal Status, never a crash.
+template <typename R, typename F>
+R guarded(const char* where, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return internal_error(where, &e);
+  } catch (...) {
+    return internal_error(where, nullptr);
+  }
+}
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
@@ -84,9 +122,16 @@ struct Fetcher::Impl {
   std::shared_ptr<HttpTransport> transport;
   std::shared_ptr<Clock> clock;
   std::shared_ptr<FileSystem> fs;
-  std::atomic<bool> cancelled{false};
+  // cancel() stops every update() called before it, including one still waiting for the
+  // lock: each update() takes a ticket on entry and is cancelled when its ticket is at most
+  // cancelled_through.
+  std::atomic<uint64_t> tickets{0};
+  std::atomic<uint64_t> cancelled_through{0};
   std::atomic<bool> network_metered{false};
   std::mutex transport_mu;  // one update at a time uses the transport within this process
+  std::atomic<std::thread::id> updating_thread{};  // holder of transport_mu (re-entry check)
+
+  bool is_cancelled(uint64_t ticket) const { return ticket <= cancelled_through; }
 
   class UpdateRun;
 };
@@ -96,8 +141,8 @@ struct Fetcher::Impl {
 // authentic, nothing is downloaded before the device is known to support it).
 class Fetcher::Impl::UpdateRun {
  public:
-  UpdateRun(Impl& impl, const FetcherOptions& options, const std::string& model)
-      : impl_(impl), options_(options), fs_(*impl.fs), model_(model), paths_{options.cache_dir, model},
+  UpdateRun(Impl& impl, const FetcherOptions& options, const std::string& model, uint64_t ticket)
+      : ticket_(ticket), impl_(impl), options_(options), fs_(*impl.fs), model_(model), paths_{options.cache_dir, model},
         store_{options.cache_dir} {}
 
   UpdateResult run();
@@ -126,6 +171,7 @@ class Fetcher::Impl::UpdateRun {
   void report(const Status& s);
   void record_check();
 
+  const uint64_t ticket_;
   Impl& impl_;
   const FetcherOptions& options_;
   FileSystem& fs_;
@@ -137,13 +183,18 @@ class Fetcher::Impl::UpdateRun {
   ModelState on_disk_;
   uint64_t active_ = 0;
   std::string active_path_;
+  Manifest active_manifest_;  // what the active version was signed as (its expiry)
   ManifestSink sink_;
 };
 
 Fetcher::Fetcher(FetcherOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
 Fetcher::~Fetcher() = default;
 
-Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions o) {
+Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions options) {
+  return guarded<Result<std::unique_ptr<Fetcher>>>("create", [&] { return create_unguarded(std::move(options)); });
+}
+
+Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   if (o.base_url.empty()) return error(StatusCode::kInvalidArgument, "base URL: must not be empty");
   if (o.base_url.compare(0, 7, "http://") != 0 && o.base_url.compare(0, 8, "https://") != 0 &&
       o.base_url.compare(0, 8, "file:///") != 0)
@@ -175,13 +226,17 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create(FetcherOptions o) {
 }
 
 void Fetcher::cancel() {
-  impl_->cancelled = true;
+  impl_->cancelled_through = impl_->tickets.load();
   impl_->transport->cancel();
 }
 
 void Fetcher::set_network_metered(bool metered) { impl_->network_metered = metered; }
 
 Status Fetcher::recover() {
+  return guarded<Status>("recover", [&] { return recover_unguarded(); });
+}
+
+Status Fetcher::recover_unguarded() {
   FileSystem& fs = *impl_->fs;
   MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
@@ -195,8 +250,10 @@ Status Fetcher::recover() {
 }
 
 Result<OpenedModel> Fetcher::open(const std::string& model, const OpenOptions& options) const {
-  MC_RETURN_IF_ERROR(check_name(model, "model"));
-  return open_model(*impl_->fs, ModelPaths{options_.cache_dir, model}, options);
+  return guarded<Result<OpenedModel>>("open", [&]() -> Result<OpenedModel> {
+    MC_RETURN_IF_ERROR(check_name(model, "model"));
+    return open_model(*impl_->fs, ModelPaths{options_.cache_dir, model}, options);
+  });
 }
 
 namespace {
@@ -205,8 +262,8 @@ namespace {
 UpdateResult not_started(FileSystem& fs, const ModelPaths& paths, const Status& s) {
   UpdateResult result;
   result.reason = status_code_name(s.code());
-  result.message = s.message();
-  auto active = open_model(fs, paths, {});
+  result.message = printable_text(s.message());
+  auto active = guarded<Result<OpenedModel>>("update", [&] { return open_model(fs, paths, {}); });
   if (active.ok()) {
     result.status = UpdateStatus::kFallback;
     result.version = active->version;
@@ -222,16 +279,34 @@ UpdateResult Fetcher::update(const std::string& model) {
   if (!name_ok.ok()) {
     UpdateResult result;
     result.reason = status_code_name(name_ok.code());
-    result.message = name_ok.message();
+    result.message = printable_text(name_ok.message());
     return result;
   }
-  std::lock_guard<std::mutex> in_process(impl_->transport_mu);
-  impl_->cancelled = false;
-  impl_->transport->reset_cancel();
   ModelPaths paths{options_.cache_dir, model};
-  auto lock = impl_->fs->lock(paths.lock_path(), options_.wait_for_lock);
-  if (!lock.ok()) return not_started(*impl_->fs, paths, lock.status());
-  return Impl::UpdateRun(*impl_, options_, model).run();
+  const uint64_t ticket = ++impl_->tickets;
+  // Called from this fetcher's own progress callback: waiting for the lock would wait for
+  // ourselves.
+  if (impl_->updating_thread.load() == std::this_thread::get_id())
+    return not_started(*impl_->fs, paths, error(StatusCode::kBusy, "update() called from inside this fetcher's progress callback; "
+                                                       "it runs only after the current update returns"));
+  // Never throws: whatever escapes is a fallback to the model the device has.
+  try {
+    std::lock_guard<std::mutex> in_process(impl_->transport_mu);
+    impl_->updating_thread = std::this_thread::get_id();
+    struct ClearOwner {
+      Impl& impl;
+      ~ClearOwner() { impl.updating_thread = std::thread::id(); }
+    } clear_owner{*impl_};
+    impl_->transport->reset_cancel();
+    if (impl_->is_cancelled(ticket)) return not_started(*impl_->fs, paths, error(StatusCode::kCancelled, "update cancelled"));
+    auto lock = impl_->fs->lock(paths.lock_path(), options_.wait_for_lock);
+    if (!lock.ok()) return not_started(*impl_->fs, paths, lock.status());
+    return Impl::UpdateRun(*impl_, options_, model, ticket).run();
+  } catch (const std::exception& e) {
+    return not_started(*impl_->fs, paths, internal_error("update", &e));
+  } catch (...) {
+    return not_started(*impl_->fs, paths, internal_error("update", nullptr));
+  }
 }
 
 UpdateResult Fetcher::Impl::UpdateRun::run() {
@@ -264,6 +339,7 @@ void Fetcher::Impl::UpdateRun::read_active() {
   if (auto opened = open_model(fs_, paths_, {}); opened.ok()) {
     active_ = opened->version;
     active_path_ = opened->path;
+    active_manifest_ = opened->manifest;
   }
   state_.active_version = active_;
   state_.highest_seen = std::max(state_.highest_seen, active_);
@@ -277,6 +353,8 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   if (sink_.response.status == 304) {
     result_.not_modified = true;
     result_.offered_version = active_;
+    // "Unchanged" from a server or a stale mirror does not extend the signed expiry.
+    MC_RETURN_IF_ERROR(check_fresh(active_manifest_, impl_.clock->now_unix()).with_context(sink_.url + " (HTTP 304)"));
     etag_ = state_.etag;
     etag_version_ = active_;
     return OkStatus();
@@ -285,7 +363,7 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   const Manifest& m = sm.manifest;
   MC_RETURN_IF_ERROR(check_version(m));
   if (m.version == active_) {
-    etag_ = sink_.response.etag;
+    etag_ = usable_etag(sink_.response.etag);
     etag_version_ = active_;
     return OkStatus();
   }
@@ -303,6 +381,7 @@ HttpRequest Fetcher::Impl::UpdateRun::base_request() const {
                     "; " + options_.platform + ")";
   base.connect_timeout_ms = options_.connect_timeout_ms;
   base.low_speed_time_ms = options_.low_speed_time_ms;
+  base.low_speed_bytes = std::max(1, options_.low_speed_bytes);
   return base;
 }
 
@@ -410,9 +489,15 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   dp.base_url = options_.base_url;
   dp.request_template = base;
   dp.max_retries = options_.max_retries;
+  const int64_t deadline_ms = update_deadline_ms(options_, progress.bytes_total);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
   dp.on_bytes = [&](uint64_t n) -> Status {
     progress.bytes_done += n;
-    if (impl_.cancelled) return error(StatusCode::kCancelled, "update cancelled");
+    if (std::chrono::steady_clock::now() > deadline)
+      return error(StatusCode::kNetwork, "update deadline of " + std::to_string(deadline_ms / 1000) + " s passed with " +
+                                             std::to_string(progress.bytes_done) + " of " +
+                                             std::to_string(progress.bytes_total) + " bytes received");
+    if (impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");
     if (options_.progress && !options_.progress(progress)) return error(StatusCode::kCancelled, "update cancelled by the app");
     return OkStatus();
   };
@@ -457,7 +542,7 @@ Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
   MC_RETURN_IF_ERROR(build_version(fs_, store_, paths_, sm, sink_.body).status());
   MC_RETURN_IF_ERROR(activate_version(fs_, paths_, sm.manifest.version));
   installed_ = true;
-  etag_ = sink_.response.etag;
+  etag_ = usable_etag(sink_.response.etag);
   etag_version_ = sm.manifest.version;
   // The swap is durable; failures from here on only leave extra files behind.
   (void)prune_versions(fs_, paths_, options_.keep_versions);
@@ -484,7 +569,7 @@ void Fetcher::Impl::UpdateRun::report(const Status& s) {
   if (!s.ok()) {
     result_.status = have_model ? UpdateStatus::kFallback : UpdateStatus::kNone;
     result_.reason = status_code_name(s.code());
-    result_.message = s.message();
+    result_.message = printable_text(s.message());
   } else if (installed_) {
     result_.status = UpdateStatus::kUpdated;
   } else {
@@ -513,17 +598,21 @@ void Fetcher::Impl::UpdateRun::record_check() {
 }
 
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model, const OpenOptions& options) {
-  MC_RETURN_IF_ERROR(check_name(model, "model"));
-  return open_model(*posix_file_system(), ModelPaths{absolute(cache_dir), model}, options);
+  return guarded<Result<OpenedModel>>("open", [&]() -> Result<OpenedModel> {
+    MC_RETURN_IF_ERROR(check_name(model, "model"));
+    return open_model(*posix_file_system(), ModelPaths{absolute(cache_dir), model}, options);
+  });
 }
 
 Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model) {
-  MC_RETURN_IF_ERROR(check_name(model, "model"));
-  ModelPaths paths{absolute(cache_dir), model};
-  ModelState s = read_state(*posix_file_system(), paths);
-  auto opened = open_model(*posix_file_system(), paths, {});
-  s.active_version = opened.ok() ? opened->version : 0;
-  return s;
+  return guarded<Result<ModelState>>("status", [&]() -> Result<ModelState> {
+    MC_RETURN_IF_ERROR(check_name(model, "model"));
+    ModelPaths paths{absolute(cache_dir), model};
+    ModelState s = read_state(*posix_file_system(), paths);
+    auto opened = open_model(*posix_file_system(), paths, {});
+    s.active_version = opened.ok() ? opened->version : 0;
+    return s;
+  });
 }
 
 }  // namespace modelcast

@@ -10,6 +10,7 @@
 #include "modelcast/cache_admin.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/names.h"
+#include "modelcast/utf8.h"
 #include "progress_line.h"
 
 namespace {
@@ -23,6 +24,11 @@ constexpr int kExitNoModel = 3;
 // always gets JSON; the human line stays on stderr.
 bool g_json = false;
 
+// One JSON object on a line; bytes that are not UTF-8 become U+FFFD instead of throwing.
+void print_json(const modelcast::Json& j) {
+  std::cout << j.dump(-1, ' ', false, modelcast::Json::error_handler_t::replace) << "\n";
+}
+
 const char* exit_kind(int code) {
   switch (code) {
     case kExitUsage: return "usage";
@@ -32,10 +38,10 @@ const char* exit_kind(int code) {
 }
 
 int fail(int code, const std::string& message) {
-  std::cerr << "error: " << message << "\n";
+  std::cerr << "error: " << modelcast::printable_text(message) << "\n";
   if (g_json) {
     modelcast::Json out = {{"error", {{"message", message}, {"kind", exit_kind(code)}, {"exit_code", code}}}};
-    std::cout << out.dump() << "\n";
+    print_json(out);
   }
   return code;
 }
@@ -79,7 +85,7 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
       out["reason"] = r.reason;
       out["message"] = r.message;
     }
-    std::cout << out.dump() << "\n";
+    print_json(out);
   } else {
     std::cout << modelcast::update_status_name(r.status) << ": " << model;
     if (r.version) std::cout << " v" << r.version << " " << r.path;
@@ -101,7 +107,7 @@ int run_open(const std::string& cache, const std::string& model, bool verify, bo
   if (json) {
     modelcast::Json out = {{"model", model}, {"version", m.version}, {"path", m.path}, {"files", files_json(m)},
                            {"config", m.config_json}};
-    std::cout << out.dump() << "\n";
+    print_json(out);
   } else {
     std::cout << model << " v" << m.version << " " << m.path << "\n";
     for (const auto& f : m.files) std::cout << "  " << f.path << "  " << f.size << " bytes  " << f.sha256 << "\n";
@@ -129,7 +135,7 @@ int run_status(const std::string& cache, const std::string& model, bool json) {
                            {"last_status", s.last_status},
                            {"last_reason", s.last_reason},
                            {"last_message", s.last_message}};
-    std::cout << out.dump() << "\n";
+    print_json(out);
   } else {
     std::cout << model << ": " << (s.active_version ? "v" + std::to_string(s.active_version) + " " + path : "no version")
               << "\n  highest seen v" << s.highest_seen << "\n";
@@ -150,7 +156,7 @@ int run_list(const std::string& cache, bool json) {
                      {"version", m.active_version ? modelcast::Json(m.active_version) : modelcast::Json(nullptr)},
                      {"versions", m.versions},
                      {"bytes", m.bytes}});
-    std::cout << modelcast::Json{{"models", out}}.dump() << "\n";
+    print_json(modelcast::Json{{"models", out}});
   } else {
     for (const auto& m : listed.value()) {
       std::cout << m.model << "  " << (m.active_version ? "v" + std::to_string(m.active_version) : "no version") << "  "
@@ -167,7 +173,7 @@ int run_remove(const std::string& cache, const std::string& model, bool json) {
     if (s.code() == modelcast::StatusCode::kInvalidArgument) return fail(kExitUsage, s.message());
     return fail(kExitFailure, s.message());
   }
-  if (json) std::cout << modelcast::Json{{"removed", model}}.dump() << "\n";
+  if (json) print_json(modelcast::Json{{"removed", model}});
   else std::cout << "removed " << model << "\n";
   return kExitOk;
 }
@@ -243,7 +249,7 @@ int main(int argc, char** argv) {
   }
 
   if (show_version) {
-    if (g_json) std::cout << modelcast::Json{{"version", MODELCAST_VERSION}}.dump() << "\n";
+    if (g_json) print_json(modelcast::Json{{"version", MODELCAST_VERSION}});
     else std::cout << "modelcast-fetch " << MODELCAST_VERSION << "\n";
     return kExitOk;
   }

@@ -4,6 +4,8 @@
 #include <set>
 #include <vector>
 
+#include "modelcast/utf8.h"
+
 namespace modelcast {
 
 namespace {
@@ -50,31 +52,6 @@ std::u16string to_utf16(const std::string& s) {
     }
   }
   return out;
-}
-
-// RFC 8785 strings are Unicode: refuse what a conforming UTF-8 decoder would (overlong
-// forms, surrogates, code points above U+10FFFF), so two readers never disagree on bytes.
-bool is_valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += len;
-  }
-  return true;
 }
 
 // RFC 6901: '~' and '/' inside a key are escaped so the pointer names one place.

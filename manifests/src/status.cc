@@ -20,6 +20,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kBusy: return "busy";
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kExists: return "exists";
+    case StatusCode::kInternal: return "internal";
   }
   return "unknown";
 }

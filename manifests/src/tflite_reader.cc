@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "modelcast/file_system.h"
 #include "modelcast/model_info.h"
@@ -130,15 +132,16 @@ class Mapping {
     data_ = data;
     size_ = size;
   }
+  const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
+  size_t size() const { return size_; }
 
  private:
   void* data_ = nullptr;
   size_t size_ = 0;
 };
 
-}  // namespace
-
-Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std::string& what) {
+// Every check before the first accessor runs: size, identifier, the Verifier.
+Status verify_tflite(const uint8_t* data, size_t size, const std::string& what) {
   if (data == nullptr || size < 8) return corrupt(what, "too short to be a TFLite model (" + std::to_string(size) + " bytes)");
   if (size > kMaxTfliteBytes)
     return corrupt(what, "larger than the " + std::to_string(kMaxTfliteBytes) + "-byte limit of a TFLite FlatBuffer");
@@ -147,7 +150,46 @@ Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std
   flatbuffers::Verifier verifier(data, size, kMaxVerifierDepth, kMaxVerifierTables);
   if (!tflite::VerifyModelBuffer(verifier))
     return corrupt(what, "TFLite FlatBuffer failed verification (truncated or corrupted)");
+  return OkStatus();
+}
 
+Status map_tflite_file(const std::string& path, Mapping& mapping) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return errno_status(path, e);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return errno_status(path, e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return error(StatusCode::kInvalidArgument, path + ": not a regular file");
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    return corrupt(path, "too short to be a TFLite model (" + std::to_string(size) + " bytes)");
+  }
+  if (size > kMaxTfliteBytes) {
+    ::close(fd);
+    return corrupt(path, "larger than the " + std::to_string(kMaxTfliteBytes) + "-byte limit of a TFLite FlatBuffer");
+  }
+  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+  int map_errno = errno;
+  ::close(fd);  // the mapping keeps the file open
+  if (map == MAP_FAILED) return errno_status(path + ": mmap", map_errno);
+  mapping.reset(map, static_cast<size_t>(size));
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std::string& what) {
+  MC_RETURN_IF_ERROR(verify_tflite(data, size, what));
   const tflite::Model* model = tflite::GetModel(data);
   const auto* subgraphs = model->subgraphs();
   if (subgraphs == nullptr || subgraphs->size() == 0) return corrupt(what, "TFLite model has no subgraph");
@@ -202,37 +244,54 @@ Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std
 }
 
 Result<ModelInfo> read_tflite_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return errno_status(path, e);
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return errno_status(path, e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return error(StatusCode::kInvalidArgument, path + ": not a regular file");
-  }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    return corrupt(path, "too short to be a TFLite model (" + std::to_string(size) + " bytes)");
-  }
-  if (size > kMaxTfliteBytes) {
-    ::close(fd);
-    return corrupt(path, "larger than the " + std::to_string(kMaxTfliteBytes) + "-byte limit of a TFLite FlatBuffer");
-  }
-  void* map = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
-  int map_errno = errno;
-  ::close(fd);  // the mapping keeps the file open
-  if (map == MAP_FAILED) return errno_status(path + ": mmap", map_errno);
   Mapping mapping;
-  mapping.reset(map, static_cast<size_t>(size));
-  return read_tflite_buffer(static_cast<const uint8_t*>(map), static_cast<size_t>(size), path);
+  MC_RETURN_IF_ERROR(map_tflite_file(path, mapping));
+  return read_tflite_buffer(mapping.data(), mapping.size(), path);
+}
+
+Result<std::vector<TensorExtent>> read_tflite_tensor_extents(const std::string& path) {
+  Mapping mapping;
+  MC_RETURN_IF_ERROR(map_tflite_file(path, mapping));
+  const uint8_t* data = mapping.data();
+  const size_t size = mapping.size();
+  MC_RETURN_IF_ERROR(verify_tflite(data, size, path));
+  const tflite::Model* model = tflite::GetModel(data);
+  const auto* buffers = model->buffers();
+  const auto* subgraphs = model->subgraphs();
+  std::vector<TensorExtent> out;
+  if (buffers == nullptr || subgraphs == nullptr) return out;
+  std::vector<bool> seen(buffers->size(), false);
+  std::map<std::string, int> repeats;
+  for (flatbuffers::uoffset_t g = 0; g < subgraphs->size(); ++g) {
+    const tflite::SubGraph* graph = subgraphs->Get(g);
+    if (graph == nullptr || graph->tensors() == nullptr) continue;
+    for (const tflite::Tensor* t : *graph->tensors()) {
+      // Buffer 0 is the empty sentinel every activation tensor points at.
+      if (t == nullptr || t->buffer() == 0 || t->buffer() >= buffers->size() || seen[t->buffer()]) continue;
+      seen[t->buffer()] = true;
+      const tflite::Buffer* b = buffers->Get(t->buffer());
+      if (b == nullptr) continue;
+      TensorExtent e;
+      if (b->data() != nullptr && b->data()->size() > 0) {
+        e.offset = static_cast<uint64_t>(b->data()->data() - data);
+        e.length = b->data()->size();
+      } else if (b->offset() > 1 && b->size() > 0) {
+        if (b->offset() > size || b->size() > size - b->offset())
+          return corrupt(path, "buffer " + std::to_string(t->buffer()) + " lies outside the file");
+        e.offset = b->offset();
+        e.length = b->size();
+      } else {
+        continue;
+      }
+      e.name = text(t->name(), kMaxNameBytes);
+      int n = ++repeats[e.name];
+      if (n > 1) e.name += "#" + std::to_string(n);
+      e.dtype = dtype_name(t->type());
+      out.push_back(std::move(e));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const TensorExtent& a, const TensorExtent& b) { return a.offset < b.offset; });
+  return out;
 }
 
 bool looks_like_tflite(const std::string& path) {

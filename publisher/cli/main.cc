@@ -41,7 +41,11 @@ int fail_runtime(const Status& s) {
   return kExitFailure;
 }
 
-void print_json(const Json& j) { std::printf("%s\n", j.dump().c_str()); }
+// Bytes that are not UTF-8 (a hostile manifest's fields in a finding) become U+FFFD
+// instead of throwing.
+void print_json(const Json& j) {
+  std::printf("%s\n", j.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+}
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;

@@ -332,10 +332,11 @@ bool active_version_is_complete(const std::string& cache, const std::string& mod
     return false;
   }
   if (version) *version = opened->version;
-  // Every file in the folder is in the manifest, and vice versa.
+  // Every file in the folder is in the manifest, and vice versa (the folder holds only
+  // the publisher's files).
   size_t count = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(opened->path))
-    if (e.is_regular_file() && e.path().filename() != "manifest.json") ++count;
+    if (e.is_regular_file()) ++count;
   if (count != opened->files.size()) {
     if (problem) *problem = opened->path + ": " + std::to_string(count) + " files, manifest names " +
                             std::to_string(opened->files.size());

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -913,7 +915,8 @@ TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit cod
   CHECK(j["path"] == env.cache_dir.path() + "/models/classifier/versions/1");
   CHECK(j["files"].size() == 2);
   CHECK(j["config"]["outputs"][0]["labels"][1] == "dog");
-  CHECK(std::filesystem::exists(j["path"].get<std::string>() + "/manifest.json"));
+  CHECK(std::filesystem::exists(env.cache_dir.path() + "/models/classifier/versions/1.manifest.json"));
+  CHECK(!std::filesystem::exists(j["path"].get<std::string>() + "/manifest.json"));
 
   CommandResult status = run_command({cli, "status", "--cache", env.cache_dir.path(), "--model", "classifier", "--json"});
   CHECK(status.exit_code == 0);
@@ -1058,3 +1061,148 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   CHECK(Json::parse(cli.out)["version"] == 3);
 }
 #endif
+
+TEST_CASE("a model file named manifest.json is installed as published and not downloaded again") {
+  Env env;
+  const std::string publisher_manifest = "{\"a file of the model\": true}\n";
+  env.tree.publish(spec(1, {{"model.bin", kWeights1, true}, {"manifest.json", publisher_manifest, false}}));
+  UpdateResult r = env.update();
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  auto opened = env.fetcher()->open("classifier", OpenOptions{true});
+  REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+  CHECK(opened->version == 1);
+  CHECK(read_all(opened->path + "/manifest.json") == publisher_manifest);
+  expect_active(env.cache_dir.path(), 1);
+  env.transport->clear();
+  r = env.update();
+  CHECK(r.status == UpdateStatus::kCurrent);
+  CHECK(env.transport->blob_bytes() == 0);
+}
+
+TEST_CASE("a cache in the older layout (manifest inside the version folder) keeps its model") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  const std::string versions = env.cache_dir / "models/classifier/versions";
+  std::filesystem::rename(versions + "/1.manifest.json", versions + "/1/manifest.json");
+  auto opened = env.fetcher()->open("classifier");
+  REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+  CHECK(opened->version == 1);
+  // An update keeps the old-layout version as the previous one; a 304 keeps it current.
+  CHECK(env.update().status == UpdateStatus::kCurrent);
+  env.tree.publish(v2());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  CHECK(std::filesystem::exists(versions + "/1/model.bin"));
+  CHECK(std::filesystem::exists(versions + "/2.manifest.json"));
+}
+
+TEST_CASE("a 304 does not extend a manifest past its expiry") {
+  Env env;
+  auto clock = std::make_shared<FixedClock>(static_cast<int64_t>(::time(nullptr)));
+  PublishSpec s = v1();
+  s.expires_at = clock->now_unix() + 3600;
+  env.tree.publish(s);
+  FetcherOptions o = env.options();
+  o.clock = clock;
+  REQUIRE(env.update(o).status == UpdateStatus::kUpdated);
+  UpdateResult r = env.update(o);
+  REQUIRE(r.not_modified);
+  CHECK(r.status == UpdateStatus::kCurrent);
+  clock->now_ = clock->now_unix() + 7200;  // the server still answers 304
+  r = env.update(o);
+  CHECK(r.not_modified);
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "expired");
+  CHECK(r.version == 1);
+}
+
+TEST_CASE("a lost or replaced current link is repaired from the newest complete version, even offline") {
+  Env env;
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  env.tree.publish(v2());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+  const std::string model_dir = env.cache_dir / "models/classifier";
+  REQUIRE(::unlink((model_dir + "/current").c_str()) == 0);
+  env.nginx->stop();
+  UpdateResult r = env.update();
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "network");
+  CHECK(r.version == 2);
+  CHECK(std::filesystem::exists(model_dir + "/versions/1/model.bin"));
+  CHECK(std::filesystem::exists(model_dir + "/versions/2/model.bin"));
+  CHECK(std::filesystem::read_symlink(model_dir + "/current") == "versions/2");
+
+  // A folder where the link was: removed, and online updates work again.
+  REQUIRE(::unlink((model_dir + "/current").c_str()) == 0);
+  write_all(model_dir + "/current/stray.txt", "x");
+  std::string err;
+  REQUIRE_MESSAGE(env.nginx->start_again(&err), err);
+  env.tree.publish(v3());
+  r = env.update();
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  CHECK(r.version == 3);
+  expect_active(env.cache_dir.path(), 3);
+}
+
+TEST_CASE("cancel stops an update still waiting for the lock; an update called after cancel runs") {
+  Env env;
+  env.tree.publish(v1());
+  FetcherOptions o = env.options();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_progress = false, release = false;
+  o.progress = [&](const Progress&) {
+    std::unique_lock<std::mutex> l(mu);
+    in_progress = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+    return true;
+  };
+  auto f = env.fetcher(o);
+  UpdateResult first, second;
+  std::thread a([&] { first = f->update("classifier"); });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return in_progress; });
+  }
+  std::thread b([&] { second = f->update("classifier"); });  // waits for the first
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  f->cancel();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  a.join();
+  b.join();
+  CHECK(first.reason == "cancelled");
+  CHECK(second.reason == "cancelled");
+  CHECK(second.status == UpdateStatus::kNone);
+  UpdateResult third = f->update("classifier");
+  CHECK_MESSAGE(third.status == UpdateStatus::kUpdated, third.message);
+}
+
+TEST_CASE("update called from inside its own progress callback returns busy instead of deadlocking") {
+  Env env;
+  env.tree.publish(v1());
+  FetcherOptions o = env.options();
+  Fetcher* self = nullptr;
+  UpdateResult nested;
+  bool called = false;
+  o.progress = [&](const Progress&) {
+    if (!called) {
+      called = true;
+      nested = self->update("classifier");
+    }
+    return true;
+  };
+  auto f = env.fetcher(o);
+  self = f.get();
+  UpdateResult r = f->update("classifier");
+  CHECK(r.status == UpdateStatus::kUpdated);
+  REQUIRE(called);
+  CHECK(nested.status == UpdateStatus::kNone);
+  CHECK(nested.reason == "busy");
+  CHECK(nested.message.find("progress callback") != std::string::npos);
+}

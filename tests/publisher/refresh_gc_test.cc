@@ -10,6 +10,8 @@
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
+#include "modelcast/signing.h"
 #include "publisher_test_util.h"
 
 using namespace modelcast;
@@ -206,4 +208,71 @@ TEST_CASE("gc removes orphaned blobs a crashed publish left, and refuses bad opt
   RunResult bad = run_cli({"gc", f.tree, "--keep", "0"});
   CHECK(bad.exit_code == 2);
   CHECK(one_error_line(bad));
+}
+
+namespace {
+
+// What a format 2 publisher writes beside each version: the same version as a format 2
+// document under v2/, signed by the same key.
+void write_v2_beside(const Fixture& f, uint64_t version) {
+  const std::string rel = "manifests/m/stable/android/" + std::to_string(version) + ".json";
+  const SignedManifest v1 = load_manifest(f.tree + "/" + rel);
+  auto key = PrivateKey::from_pem_file(f.key);
+  REQUIRE(key.ok());
+  auto text = sign_manifest_v2(manifest_v2_from_v1(v1.manifest), {&key.value()});
+  REQUIRE(text.ok());
+  REQUIRE(make_dirs(f.tree + "/v2/manifests/m/stable/android").ok());
+  write_text(f.tree + "/v2/" + rel, *text);
+  write_text(f.tree + "/v2/manifests/m/stable/android.json", *text);
+}
+
+SignedManifestV2 load_v2(const std::string& path) {
+  auto sm = parse_signed_manifest_v2(read_text(path));
+  REQUIRE_MESSAGE(sm.ok(), path << ": " << sm.status().message());
+  return std::move(sm).value();
+}
+
+}  // namespace
+
+TEST_CASE("refresh re-signs the format 2 document with the format 1 one, and gc removes old versions of both") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  for (uint32_t v = 1; v <= 4; ++v) {
+    write_random(dir / "m.bin", 5000, 200 + v);
+    publish(f, "m", dir / "m.bin", 2);
+    write_v2_beside(f, v);
+  }
+  auto pub = PublicKey::from_pem_file(f.pub);
+  REQUIRE(pub.ok());
+
+  // The next command commits the signed format 2 documents (our own files), then refreshes.
+  RunResult r = run_cli({"refresh", f.tree, "--key", f.key, "--within", "7", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(parse_stdout_json(r)["refreshed"][0]["version"] == 5);
+  const SignedManifestV2 v5 = load_v2(f.tree + "/v2/manifests/m/stable/android.json");
+  CHECK(verify_signatures(v5, {*pub}, 1).ok());
+  CHECK(v5.manifest.version == 5);
+  CHECK(read_text(f.tree + "/v2/manifests/m/stable/android/5.json") == read_text(f.tree + "/v2/manifests/m/stable/android.json"));
+  CHECK(manifest_v2_to_json(v5.manifest)["files"] ==
+        manifest_v2_to_json(load_v2(f.tree + "/v2/manifests/m/stable/android/4.json").manifest)["files"]);
+  CHECK(load_manifest(f.tree + "/manifests/m/stable/android.json").manifest.version == 5);
+  CommitInfo c = read_commit(f.tree, "HEAD");
+  CHECK(contains(c.changed_paths, "v2/manifests/m/stable/android/5.json"));
+  CHECK(read_commit(f.tree, "HEAD~1").message.rfind("recover: ", 0) == 0);
+  CHECK(dirty_paths(f.tree) == 0);
+
+  RunResult g = run_cli({"gc", f.tree, "--keep", "2", "--grace", "0", "--json"});
+  REQUIRE_MESSAGE(g.exit_code == 0, g.err);
+  Json out = parse_stdout_json(g);
+  CHECK(out["manifests_removed"] == 6);  // versions 1 to 3, in both formats
+  CHECK(out["files_removed"] == 3);      // the blobs of versions 1 to 3; 4 and 5 share one
+  for (int v = 1; v <= 3; ++v) {
+    CHECK(!path_exists(f.tree + "/v2/manifests/m/stable/android/" + std::to_string(v) + ".json"));
+    CHECK(!path_exists(f.tree + "/manifests/m/stable/android/" + std::to_string(v) + ".json"));
+  }
+  CHECK(path_exists(f.tree + "/v2/manifests/m/stable/android/4.json"));
+  for (const auto& file : v5.manifest.files) CHECK(path_exists(f.tree + "/" + file.blobs[0].url));
+  RunResult v = run_cli({"verify", f.tree});
+  CHECK_MESSAGE(v.exit_code == 0, v.err);
+  CHECK(dirty_paths(f.tree) == 0);
 }

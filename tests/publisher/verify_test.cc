@@ -144,6 +144,17 @@ TEST_CASE("verify catches a hand-edited manifest and a key it does not trust") {
   CHECK(has_line(pinned.err, "error: manifests/clf/stable/ios/1.json", "no signature by a trusted key"));
 }
 
+TEST_CASE("verify --json reports a manifest of invalid UTF-8 as a problem instead of aborting") {
+  Published p;
+  write_text(p.f.tree + "/manifests/clf/stable/ios.json", std::string("{\"signed\":{\"model\":\"\xff\x00\"},\"signatures\":[]}"));
+  RunResult r = run_cli({"verify", p.f.tree, "--json"});
+  CHECK(r.exit_code == 1);
+  Json out = parse_stdout_json(r);
+  CHECK(out["ok"] == false);
+  REQUIRE(out["problems"].size() >= 1);
+  CHECK(out["problems"][0].get<std::string>().find("manifests/clf/stable/ios.json") != std::string::npos);
+}
+
 TEST_CASE("verify catches a version going down and a versioned file that lies") {
   Published p;
   std::string dir = p.f.tree + "/manifests/clf/stable/ios";

@@ -15,8 +15,11 @@
 // version keeps consistent files while later updates run (files are hard links: even a
 // removed folder's files stay readable through descriptors already open).
 //
-// Cache layout (DESIGN.md): blobs/sha256/<2>/<64>, models/<m>/versions/<v>/,
+// Cache layout: blobs/sha256/<2>/<64>, models/<m>/versions/<v>/ (only the model's
+// files), models/<m>/versions/<v>.manifest.json,
 // models/<m>/current -> versions/<v>, models/<m>/state.json, tmp/, lock.
+//
+// No function here throws; failures are a Status or an UpdateResult.
 //
 // Thread safety: a Fetcher may be shared by threads. update() calls are serialised by
 // the cache's lock file (also across processes); open() and status() take no lock.
@@ -46,7 +49,8 @@ struct Progress {
   uint64_t bytes_done = 0;     // stored (wire) bytes received for this update, resumed bytes included
   uint64_t bytes_total = 0;    // stored bytes of every file to download
 };
-// Called on the updating thread; return false to cancel the update.
+// Called on the updating thread; return false to cancel the update. Calling update() of
+// the same Fetcher from inside it returns at once with kFallback/kNone, reason "busy".
 using ProgressCallback = std::function<bool(const Progress&)>;
 
 // What the app allows one update to download (Firebase's CustomModelDownloadConditions).
@@ -69,7 +73,13 @@ struct FetcherOptions {
   std::vector<std::string> runtimes;   // e.g. {"tflite"}; empty: requires.runtime is not checked
   std::string device_id;  // stable id for rollout buckets; empty joins only 100% rollouts
   int connect_timeout_ms = 10000;
-  int low_speed_time_ms = 30000;  // abort a transfer stalled this long
+  // Abort a transfer that moves fewer than low_speed_bytes per second, averaged over
+  // low_speed_time_ms: a server trickling a few bytes a second counts as stalled.
+  int low_speed_time_ms = 30000;
+  int low_speed_bytes = 1024;
+  // Bound on one update's downloads. 0: derived from the sizes the manifest declares,
+  // 60 s + stored bytes at low_speed_bytes per second, at most 24 hours.
+  int64_t update_deadline_ms = 0;
   int manifest_timeout_ms = 30000;  // whole-request deadline for the (small) manifest
   int max_retries = 2;      // per file within one update, each resuming where the last stopped
   size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
@@ -116,7 +126,9 @@ struct ModelFile {
 struct OpenedModel {
   std::string model;
   uint64_t version = 0;
-  std::string path;  // the version folder: files + manifest.json (stable while kept)
+  // The version folder: exactly the manifest's files at their paths, nothing of the
+  // fetcher's own (its manifest is kept beside the folder). Stable while kept.
+  std::string path;
   std::vector<ModelFile> files;
   ModelConfig config;
   Json config_json;  // signed.config as published
@@ -148,7 +160,10 @@ class Fetcher {
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
 
-  // Never fails: every problem becomes kFallback/kNone with a reason.
+  // Never fails and never throws: every problem becomes kFallback/kNone with a reason
+  // (an unexpected exception inside the library is reason "internal"). Text a server
+  // supplied is stored and reported only as printable UTF-8 (other bytes as \xNN); an
+  // ETag that is not printable ASCII of at most 256 bytes is not kept.
   UpdateResult update(const std::string& model);
 
   // Offline. kNotFound when no complete version is active. When `current` is damaged
@@ -156,8 +171,9 @@ class Fetcher {
   // version is returned instead.
   Result<OpenedModel> open(const std::string& model, const OpenOptions& options = {}) const;
 
-  // Stops a running update (it returns kFallback/kNone with reason "cancelled"). The
-  // next update() runs normally.
+  // Stops every update() called before cancel() and not yet returned, the running one and
+  // any still waiting for the lock (each returns kFallback/kNone with reason "cancelled").
+  // An update() called after cancel() returns runs normally: a cancel never lingers.
   void cancel();
 
   // Thread-safe: whether the network is metered now (read by the next update()).
@@ -171,6 +187,8 @@ class Fetcher {
 
  private:
   explicit Fetcher(FetcherOptions options);
+  static Result<std::unique_ptr<Fetcher>> create_unguarded(FetcherOptions options);
+  Status recover_unguarded();
   struct Impl;
   FetcherOptions options_;
   std::unique_ptr<Impl> impl_;

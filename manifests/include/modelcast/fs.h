@@ -22,6 +22,9 @@ Status write_file_atomic(const std::string& path, std::string_view data, unsigne
 // Creates `path` (never replacing anything: kExists when it is there), fsyncs it and its
 // folder. For immutable files: versioned manifests, keys.
 Status write_new_file(const std::string& path, std::string_view data, unsigned mode = 0644);
+// Reads exactly `size` bytes at `offset` with pread (retrying short reads and EINTR); a
+// file that ends first is kIOError "... ends before byte N".
+Status read_at(int fd, void* data, size_t size, uint64_t offset, const std::string& what);
 Status make_dirs(const std::string& dir);
 Status fsync_dir(const std::string& dir);
 bool path_exists(const std::string& path);

@@ -31,12 +31,26 @@ struct ModelInfo {
   std::string note;                // e.g. "not inspected: Core ML models are carried as opaque files"
 };
 
+// Where one weight tensor's bytes lie in a model file: what a weight-aware delta aligns on,
+// so a tensor that moved between versions is still compared with its old self.
+struct TensorExtent {
+  std::string name;   // unique within one file ("#2", "#3"... appended to repeats)
+  std::string dtype;  // same spelling as TensorInfo::dtype
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
 // Reads a TFLite FlatBuffer: mapped read-only (at most 2 GiB, FlatBuffers' own limit) and
 // checked by flatbuffers::Verifier before any access; kCorruption when it does not verify.
 // The mapping is page cache, not heap; the file must not be truncated while it is read
 // (true of the fetcher's verified, read-only blobs).
 Result<ModelInfo> read_tflite_file(const std::string& path);
 Result<ModelInfo> read_tflite_buffer(const uint8_t* data, size_t size, const std::string& what);
+
+// The constant tensors of a TFLite file (every subgraph) with the byte range of their
+// buffer, whether inside the FlatBuffer or appended after it; each buffer once, in file
+// order. Same mapping and verification as read_tflite_file.
+Result<std::vector<TensorExtent>> read_tflite_tensor_extents(const std::string& path);
 
 // True when the file looks like TFLite ("TFL3" identifier at offset 4).
 bool looks_like_tflite(const std::string& path);

@@ -29,6 +29,7 @@ enum class StatusCode {
   kBusy,             // another writer holds the lock
   kCancelled,
   kExists,           // refused to overwrite
+  kInternal,         // a defect: an exception caught at an API boundary
 };
 
 // Short stable name of a code, e.g. "hash-mismatch"; used as the fetcher's `reason`.
