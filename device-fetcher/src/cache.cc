@@ -149,6 +149,17 @@ Result<OpenedModel> open_model(const ModelPaths& paths, const OpenOptions& optio
   return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
 }
 
+Status check_fixed_folders(const ModelPaths& paths) {
+  const std::string& c = paths.cache_dir;
+  for (const std::string& dir : {c + "/tmp", c + "/blobs", c + "/blobs/sha256", c + "/models", paths.model_dir(),
+                                 paths.versions_dir()}) {
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      return error(StatusCode::kIOError, dir + ": not a real folder (a symbolic link or a file); refusing to use this cache");
+  }
+  return OkStatus();
+}
+
 ModelState read_state(const ModelPaths& paths) {
   ModelState s;
   s.active_version = current_version(paths);
@@ -240,8 +251,12 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
 }
 
 Status recover_tmp(FileSystem& fs, const BlobStore& store) {
-  for (const auto& name : list_dir(store.tmp_dir()))
-    if (!resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
+  for (const auto& name : list_dir(store.tmp_dir())) {
+    struct stat st;
+    const std::string path = store.tmp_dir() + "/" + name;
+    const bool regular = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (!regular || !resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(path));
+  }
   return OkStatus();
 }
 
@@ -315,6 +330,7 @@ Status gc_blobs(FileSystem& fs, const BlobStore& store) {
   const std::string root = store.cache_dir + "/blobs/sha256";
   for (const auto& prefix : list_dir(root)) {
     const std::string dir = root + "/" + prefix;
+    if (!is_dir(dir)) continue;  // a planted link: never look inside
     for (const auto& name : list_dir(dir)) {
       struct stat st;
       std::string path = dir + "/" + name;

@@ -250,6 +250,7 @@ Status Fetcher::recover() {
 Status Fetcher::recover_unguarded() {
   MC_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
+  MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, ""}));  // tmp, blobs, models
   MC_RETURN_IF_ERROR(recover_tmp(*impl_->fs, store));
   std::string models = options_.cache_dir + "/models";
   if (!path_exists(models)) return OkStatus();
@@ -259,7 +260,10 @@ Status Fetcher::recover_unguarded() {
     while (struct dirent* e = ::readdir(d))
       if (e->d_name[0] != '.') names.push_back(e->d_name);
     ::closedir(d);
-    for (const auto& n : names) MC_RETURN_IF_ERROR(recover_model(*impl_->fs, ModelPaths{options_.cache_dir, n}));
+    for (const auto& n : names) {
+      MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, n}));
+      MC_RETURN_IF_ERROR(recover_model(*impl_->fs, ModelPaths{options_.cache_dir, n}));
+    }
   }
   return OkStatus();
 }
@@ -333,6 +337,7 @@ UpdateResult Fetcher::Impl::UpdateRun::run() {
 
 // The model's folders exist (durably) and nothing half-done is left from a crash.
 Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
+  MC_RETURN_IF_ERROR(check_fixed_folders(paths_));
   const bool first_use = !path_exists(paths_.versions_dir());
   MC_RETURN_IF_ERROR(fs_.make_dirs(paths_.versions_dir()));
   // New folders must survive a power cut once a version inside them becomes current.
