@@ -181,6 +181,7 @@ ModelState read_state(const ModelPaths& paths) {
   s.last_status = str("last_status");
   s.last_reason = str("last_reason");
   s.last_message = str("last_message");
+  s.bad_manifest_sha256 = str("bad_manifest_sha256");
   return s;
 }
 
@@ -188,6 +189,7 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s)
   Json j = {{"highest_seen", s.highest_seen}, {"etag", s.etag},           {"etag_version", s.etag_version},
             {"last_check", s.last_check},     {"last_status", s.last_status}, {"last_reason", s.last_reason},
             {"last_message", s.last_message}};
+  if (!s.bad_manifest_sha256.empty()) j["bad_manifest_sha256"] = s.bad_manifest_sha256;
   return fs.write_file_atomic(paths.state_path(), pretty_json(j));
 }
 
