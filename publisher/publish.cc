@@ -16,6 +16,8 @@
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
 #include "modelcast/signing.h"
+#include "keyset.h"
+#include "next_version.h"
 #include "progress.h"
 #include "tree.h"
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
@@ -106,15 +108,6 @@ std::string commit_title(const Manifest& next, const Manifest* previous) {
   return title;
 }
 
-std::string commit_body(const Manifest& m, const std::string& key_id) {
-  std::string body = "model: " + m.model + "\nchannel: " + m.channel + "\nplatform: " + m.platform +
-                     "\nversion: " + std::to_string(m.version) + "\nexpires: " + m.expires_at + "\nsigned-by: " + key_id + "\n";
-  for (const auto& f : m.files)
-    body += "file: " + f.path + " sha256:" + f.sha256 + " " + std::to_string(f.size) + " bytes (" + f.encoding + ", " +
-            std::to_string(f.stored_size) + " stored)\n";
-  return body;
-}
-
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
 // The model file is the source of truth: a config naming tensors it does not have would
 // make every device fall back, so it is refused here, before anything is written.
@@ -136,7 +129,9 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
   MC_RETURN_IF_ERROR(check_name(o.platform, "--platform"));
   if (!o.channel.empty()) MC_RETURN_IF_ERROR(check_name(o.channel, "--channel"));
   if (o.config_path.empty()) return usage("--config is required");
-  if (o.key_path.empty()) return usage("--key is required");
+  if (o.key_paths.empty()) return usage("--key is required");
+  if (o.rollout_percent && (*o.rollout_percent < 0 || *o.rollout_percent > 100))
+    return usage("--rollout: " + std::to_string(*o.rollout_percent) + " is outside 0..100");
   if (o.expires_in_days < 0 || o.expires_in_days > 3650) return usage("--expires-in: must be 1 to 3650 days");
   if (o.refresh_within_days < 0 || o.refresh_within_days > 3650) return usage("--refresh-within: must be 0 to 3650 days");
   if (!o.min_app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.min_app_version, "--min-app-version"));
@@ -217,6 +212,7 @@ Manifest draft_manifest(const PublishOptions& o, const std::string& channel, con
   next.requirements.features = o.features ? *o.features : config.features;
   next.requirements.min_app_version = o.min_app_version;
   next.requirements.runtime = o.runtime;
+  if (o.rollout_percent && *o.rollout_percent < 100) next.rollout_percent = *o.rollout_percent;
   return next;
 }
 
@@ -256,22 +252,6 @@ Result<bool> keeps_current_version(const Manifest& previous, const Manifest& nex
   return false;
 }
 
-// Publishes the signing key's public half and trusts it in the settings; returns the
-// key's tree-relative path.
-Result<std::string> trust_signing_key(Tree& tree, const PublicKey& key) {
-  const std::string key_rel = TreeLayout::key_file(key.key_id());
-  if (!tree.fs().exists(tree.path(key_rel))) {
-    MC_RETURN_IF_ERROR(tree.fs().make_dirs(tree.path("keys")));
-    MC_RETURN_IF_ERROR(tree.fs().write_file_atomic(tree.path(key_rel), key.to_pem()));
-  }
-  auto& trusted = tree.mutable_settings().trusted_keys;
-  if (std::find(trusted.begin(), trusted.end(), key.key_id()) == trusted.end()) {
-    trusted.push_back(key.key_id());
-    MC_RETURN_IF_ERROR(tree.save_settings());
-  }
-  return key_rel;
-}
-
 // Trees made before init wrote .gitattributes get it with their next publish (a tree's
 // own, different .gitattributes is left alone; verify reports it when it does not protect).
 Status add_git_attributes_if_missing(const Tree& tree) {
@@ -301,8 +281,8 @@ Result<PublishResult> publish(const PublishOptions& o) {
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
-  auto key = PrivateKey::from_pem_file(o.key_path);
-  if (!key.ok()) return key.status().with_context("--key " + o.key_path);
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths));
+  MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
   MC_RETURN_IF_ERROR(check_models_fit(config, sources));
@@ -313,7 +293,12 @@ Result<PublishResult> publish(const PublishOptions& o) {
   result.channel = channel;
   result.previous_version = stream.last_version;
   result.manifest_path = TreeLayout::current_manifest(o.model, channel, o.platform);
-  result.key_id = key->public_key().key_id();
+  result.key_id = keys.front().public_key().key_id();
+  std::vector<const PrivateKey*> signers;
+  for (const auto& k : keys) {
+    signers.push_back(&k);
+    result.key_ids.push_back(k.public_key().key_id());
+  }
 
   Manifest next = draft_manifest(o, channel, config);
   BlobStore store(tree.root(), locked.tmp_dir(), fs);
@@ -331,28 +316,27 @@ Result<PublishResult> publish(const PublishOptions& o) {
   next.version = stream.last_version + 1;
   next.published_at = format_timestamp(now);
   next.expires_at = format_timestamp(now + int64_t{days} * 86400);
-  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, {&key.value()}));
+  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, signers));
   const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
-  const std::string key_rel = TreeLayout::key_file(result.key_id);
   // Everything the commit holds, recorded before the first manifest is written, so an
   // interrupted publish is committed by the next command. Unchanged files (the key, the
   // settings) add nothing to the commit; blobs already committed are not re-read.
   std::vector<std::string> commit_paths;
   for (const auto& f : next.files) commit_paths.push_back(f.url);
-  for (const auto& rel : {versioned_rel, result.manifest_path, key_rel, std::string(kSettingsFile), std::string(kGitAttributesFile)})
-    commit_paths.push_back(rel);
+  for (const auto& rel : {versioned_rel, result.manifest_path, std::string(kGitAttributesFile)}) commit_paths.push_back(rel);
+  for (const auto& rel : signing_key_paths(keys)) commit_paths.push_back(rel);
   for (const auto& rel : catalog_file_paths()) commit_paths.push_back(rel);
   MC_RETURN_IF_ERROR(locked.record(commit_paths));
-  // The key is trusted before a manifest it signed exists: recovery after a crash only
+  // The keys are trusted before a manifest they signed exists: recovery after a crash only
   // commits manifests a trusted key signed.
-  MC_RETURN_IF_ERROR(trust_signing_key(tree, key->public_key()).status());
+  MC_RETURN_IF_ERROR(record_signing_keys(tree, keys));
   MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
   MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
   MC_RETURN_IF_ERROR(add_git_attributes_if_missing(tree));
 
   result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
   MC_ASSIGN_OR_RETURN(result.commit,
-                      locked.commit(commit_paths, result.message + "\n\n" + commit_body(next, result.key_id)));
+                      locked.commit(commit_paths, result.message + "\n\n" + version_commit_body(next, result.key_ids)));
   result.version = next.version;
   result.versioned_path = versioned_rel;
   result.files = next.files;

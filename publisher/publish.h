@@ -25,7 +25,8 @@ struct PublishOptions {
   std::string platform;
   std::string channel;  // empty: the tree's default ("stable")
   std::string config_path;
-  std::string key_path;
+  std::vector<std::string> key_paths;  // every key signs (a device may require a threshold)
+  std::optional<int> rollout_percent;  // offer the new version to this share of devices
   int expires_in_days = 0;  // 0: the tree's default (30)
   // Unchanged content is re-signed as a new version when the current manifest expires
   // within this many days, so a scheduled CI job keeps devices from freezing. 0: never.
@@ -60,7 +61,8 @@ struct PublishResult {
   std::string versioned_path;
   std::vector<FileEntry> files;
   std::vector<std::string> blobs_created;  // tree-relative
-  std::string key_id;
+  std::string key_id;                 // the first --key
+  std::vector<std::string> key_ids;   // every signer
   std::string commit;   // empty when unchanged
   std::string message;  // the commit message's first line
 };

@@ -47,7 +47,8 @@ int code_for(modelcast::StatusCode code) {
     case StatusCode::kHashMismatch:
     case StatusCode::kConfigMismatch:
     case StatusCode::kUnsupportedFeature:
-    case StatusCode::kIncompatible: return MC_EVERIFY;
+    case StatusCode::kIncompatible:
+    case StatusCode::kHealthCheck: return MC_EVERIFY;
     case StatusCode::kExists: return MC_EIO;
     case StatusCode::kInternal: return MC_EINTERNAL;
   }
@@ -65,7 +66,8 @@ void copy_error(char* buf, size_t len, const std::string& message) {
 size_t options_size(unsigned int version) {
   switch (version) {
     case 1: return offsetof(mc_fetch_options, transport);
-    case 2: return sizeof(mc_fetch_options);
+    case 2: return offsetof(mc_fetch_options, health_check);
+    case 3: return sizeof(mc_fetch_options);
   }
   return 0;
 }
@@ -169,6 +171,19 @@ int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* caller_options, cha
     fo.conditions.allow_metered = o->allow_metered != 0;
     fo.network_metered = o->network_metered != 0;
     fo.conditions.max_update_bytes = o->max_update_bytes;
+    if (o->health_check) {
+      mc_health_check_cb cb = o->health_check;
+      void* payload = o->health_check_payload;
+      fo.health_check = [cb, payload](const std::string& dir, uint64_t version, std::string* why) {
+        char buf[512] = {0};
+        if (cb(dir.c_str(), version, buf, sizeof buf, payload) == 0) return true;
+        buf[sizeof buf - 1] = '\0';
+        *why = buf;
+        return false;
+      };
+    }
+    fo.max_cache_bytes = o->max_cache_bytes;
+    if (o->install_token) fo.install_token = o->install_token;
     auto fetcher = modelcast::Fetcher::create(std::move(fo));
     if (!fetcher.ok()) {
       message = fetcher.status().message();

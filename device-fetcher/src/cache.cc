@@ -130,6 +130,17 @@ Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const Op
   return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
 }
 
+Status check_fixed_folders(const ModelPaths& paths) {
+  const std::string& c = paths.cache_dir;
+  for (const std::string& dir : {c + "/tmp", c + "/blobs", c + "/blobs/sha256", c + "/models", paths.model_dir(),
+                                 paths.versions_dir()}) {
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      return error(StatusCode::kIOError, dir + ": not a real folder (a symbolic link or a file); refusing to use this cache");
+  }
+  return OkStatus();
+}
+
 ModelState read_state(FileSystem& fs, const ModelPaths& paths) {
   ModelState s;
   s.active_version = current_version(fs, paths);
@@ -151,6 +162,7 @@ ModelState read_state(FileSystem& fs, const ModelPaths& paths) {
   s.last_status = str("last_status");
   s.last_reason = str("last_reason");
   s.last_message = str("last_message");
+  s.bad_manifest_sha256 = str("bad_manifest_sha256");
   return s;
 }
 
@@ -158,6 +170,7 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s)
   Json j = {{"highest_seen", s.highest_seen}, {"etag", s.etag},           {"etag_version", s.etag_version},
             {"last_check", s.last_check},     {"last_status", s.last_status}, {"last_reason", s.last_reason},
             {"last_message", s.last_message}};
+  if (!s.bad_manifest_sha256.empty()) j["bad_manifest_sha256"] = s.bad_manifest_sha256;
   return fs.write_file_atomic(paths.state_path(), pretty_json(j));
 }
 
@@ -221,8 +234,12 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
 }
 
 Status recover_tmp(FileSystem& fs, const BlobStore& store) {
-  for (const auto& name : list_dir(fs, store.tmp_dir()))
-    if (!resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
+  for (const auto& name : list_dir(fs, store.tmp_dir())) {
+    const std::string path = store.tmp_dir() + "/" + name;
+    auto info = fs.lstat(path);
+    const bool regular = info.ok() && info->type == FileType::kRegular;
+    if (!regular || !resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(path));
+  }
   return OkStatus();
 }
 
@@ -296,6 +313,7 @@ Status gc_blobs(FileSystem& fs, const BlobStore& store) {
   const std::string root = store.cache_dir + "/blobs/sha256";
   for (const auto& prefix : list_dir(fs, root)) {
     const std::string dir = root + "/" + prefix;
+    if (!is_dir(fs, dir)) continue;  // a planted link: never look inside
     for (const auto& name : list_dir(fs, dir)) {
       std::string path = dir + "/" + name;
       auto info = fs.lstat(path);

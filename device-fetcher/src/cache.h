@@ -44,6 +44,10 @@ Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64
 // `current`, or the newest complete kept version when `current` is damaged.
 Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const OpenOptions& options);
 
+// The cache's fixed folders (tmp, blobs, models, the model's folder and versions) are real
+// folders or absent; a symbolic link there would send deletes and writes outside the cache.
+Status check_fixed_folders(const ModelPaths& paths);
+
 ModelState read_state(FileSystem& fs, const ModelPaths& paths);
 Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& state);
 
@@ -51,7 +55,8 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& st
 // at the newest complete version (a folder or file named current is removed first); then
 // removes half-built (".partial") and never-activated version folders (above current),
 // manifests without their folder, a stale "current.new",
-// and tmp files that cannot be resumed (anything but <sha256>.part / <sha256>.zst.part).
+// and tmp files that cannot be resumed (anything but regular files <sha256>.part /
+// <sha256>.zst.part; a link is removed, never followed).
 Status recover_model(FileSystem& fs, const ModelPaths& paths);
 Status recover_tmp(FileSystem& fs, const BlobStore& store);
 // After a successful update: every partial belongs to no pending file any more.

@@ -13,6 +13,9 @@
 #include <thread>
 
 #include "cache.h"
+#include "disk_budget.h"
+#include "health_check.h"
+#include "keyset_chain.h"
 #include "download.h"
 #include "download_conditions.h"
 #include "modelcast/fs.h"
@@ -109,15 +112,6 @@ const char* update_status_name(UpdateStatus status) {
   return "none";
 }
 
-int rollout_bucket(const std::string& device_id, const std::string& model) {
-  Sha256 h;
-  h.update("modelcast-rollout\n" + model + "\n" + device_id);
-  Digest d = h.finish();
-  uint64_t x = 0;
-  for (int i = 0; i < 8; ++i) x = (x << 8) | d[static_cast<size_t>(i)];
-  return static_cast<int>(x % 100);
-}
-
 struct Fetcher::Impl {
   std::shared_ptr<HttpTransport> transport;
   std::shared_ptr<Clock> clock;
@@ -160,7 +154,9 @@ class Fetcher::Impl::UpdateRun {
   Status check_for_update();
   HttpRequest base_request() const;
   Status fetch_manifest(const HttpRequest& base);
-  Result<SignedManifest> check_manifest() const;
+  Result<SignedManifest> check_manifest(const KeySet& keys) const;
+  Status check_not_failed_before(const Manifest& m) const;
+  Status make_room(const Manifest& m);
   Status check_version(const Manifest& m);
   Status check_device_support(const Manifest& m) const;
   bool check_rollout(const Manifest& m);
@@ -211,6 +207,7 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   MC_RETURN_IF_ERROR(check_name(o.channel, "channel"));
   if (!o.app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.app_version, "app version"));
   for (const auto& f : o.features) MC_RETURN_IF_ERROR(check_name(f, "feature"));
+  MC_RETURN_IF_ERROR(check_install_token(o.install_token));
   if (o.keep_versions < 1) o.keep_versions = 1;
   if (o.max_retries < 0) o.max_retries = 0;
   if (!o.file_system) o.file_system = posix_file_system();
@@ -240,12 +237,16 @@ Status Fetcher::recover_unguarded() {
   FileSystem& fs = *impl_->fs;
   MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
+  MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, ""}));  // tmp, blobs, models
   MC_RETURN_IF_ERROR(recover_tmp(fs, store));
   // Every model folder under the cache.
   auto names = fs.list_dir(options_.cache_dir + "/models");
   if (!names.ok()) return names.status().code() == StatusCode::kNotFound ? OkStatus() : names.status();
-  for (const auto& n : *names)
-    if (n[0] != '.') MC_RETURN_IF_ERROR(recover_model(fs, ModelPaths{options_.cache_dir, n}));
+  for (const auto& n : *names) {
+    if (n[0] == '.') continue;
+    MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, n}));
+    MC_RETURN_IF_ERROR(recover_model(fs, ModelPaths{options_.cache_dir, n}));
+  }
   return OkStatus();
 }
 
@@ -321,6 +322,7 @@ UpdateResult Fetcher::Impl::UpdateRun::run() {
 
 // The model's folders exist (durably) and nothing half-done is left from a crash.
 Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
+  MC_RETURN_IF_ERROR(check_fixed_folders(paths_));
   const bool first_use = !fs_.exists(paths_.versions_dir());
   MC_RETURN_IF_ERROR(fs_.make_dirs(paths_.versions_dir()));
   // New folders must survive a power cut once a version inside them becomes current.
@@ -359,7 +361,9 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
     etag_version_ = active_;
     return OkStatus();
   }
-  MC_ASSIGN_OR_RETURN(SignedManifest sm, check_manifest());
+  // The keys that count: the pinned ones as the tree's key-set statements changed them.
+  MC_ASSIGN_OR_RETURN(KeySet keys, follow_key_set(options_, *impl_.transport, base, fs_));
+  MC_ASSIGN_OR_RETURN(SignedManifest sm, check_manifest(keys));
   const Manifest& m = sm.manifest;
   MC_RETURN_IF_ERROR(check_version(m));
   if (m.version == active_) {
@@ -367,9 +371,11 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
     etag_version_ = active_;
     return OkStatus();
   }
+  MC_RETURN_IF_ERROR(check_not_failed_before(m));
   MC_RETURN_IF_ERROR(check_device_support(m));
   if (!check_rollout(m)) return OkStatus();
   if (!check_download_conditions(m)) return OkStatus();
+  MC_RETURN_IF_ERROR(make_room(m));
   MC_RETURN_IF_ERROR(download_missing(m, base));
   MC_RETURN_IF_ERROR(check_config_fits(m));
   return install(sm);
@@ -378,7 +384,8 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
 HttpRequest Fetcher::Impl::UpdateRun::base_request() const {
   HttpRequest base;
   base.user_agent = std::string("modelcast-fetch/") + MODELCAST_VERSION + " (" + model_ + "; v" + std::to_string(active_) +
-                    "; " + options_.platform + ")";
+                    "; " + options_.platform + (options_.install_token.empty() ? "" : "; install " + options_.install_token) +
+                    ")";
   base.connect_timeout_ms = options_.connect_timeout_ms;
   base.low_speed_time_ms = options_.low_speed_time_ms;
   base.low_speed_bytes = std::max(1, options_.low_speed_bytes);
@@ -396,11 +403,11 @@ Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
 }
 
 // Authentic and meant for this stream.
-Result<SignedManifest> Fetcher::Impl::UpdateRun::check_manifest() const {
+Result<SignedManifest> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) const {
   auto parsed = parse_signed_manifest(sink_.body);
   if (!parsed.ok()) return parsed.status().with_context(sink_.url);
   const Manifest& m = parsed->manifest;
-  MC_RETURN_IF_ERROR(verify_signatures(parsed.value(), options_.trusted_keys, options_.threshold).with_context(sink_.url));
+  MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
   if (m.model != model_ || m.channel != options_.channel || m.platform != options_.platform)
     return error(StatusCode::kSignature, sink_.url + ": signed for " + m.model + "/" + m.channel + "/" + m.platform +
                                              ", not for the requested " + model_ + "/" + options_.channel + "/" +
@@ -445,9 +452,7 @@ Status Fetcher::Impl::UpdateRun::check_device_support(const Manifest& m) const {
 
 // False when a staged rollout leaves this device out (not an error: it stays current).
 bool Fetcher::Impl::UpdateRun::check_rollout(const Manifest& m) {
-  if (!m.rollout_percent || *m.rollout_percent >= 100) return true;
-  int bucket = options_.device_id.empty() ? 100 : rollout_bucket(options_.device_id, model_);
-  if (bucket < *m.rollout_percent) return true;
+  if (rollout_admits(options_.device_id, model_, m.rollout_percent.value_or(100))) return true;
   soft_reason_ = "rollout";
   soft_message_ = "v" + std::to_string(m.version) + " is rolled out to " + std::to_string(*m.rollout_percent) +
                   "% of devices; this one is not among them";
@@ -465,6 +470,27 @@ bool Fetcher::Impl::UpdateRun::check_download_conditions(const Manifest& m) {
   soft_reason_ = "deferred";
   soft_message_ = "v" + std::to_string(m.version) + " " + why;
   return false;
+}
+
+// A manifest whose version failed the app's health check is not downloaded again; a
+// different one (new version, or re-signed) is.
+Status Fetcher::Impl::UpdateRun::check_not_failed_before(const Manifest& m) const {
+  if (state_.bad_manifest_sha256.empty() || state_.bad_manifest_sha256 != sha256_hex(sink_.body)) return OkStatus();
+  return error(StatusCode::kHealthCheck,
+               "v" + std::to_string(m.version) + " failed the app's health check before; waiting for a different version");
+}
+
+// Within max_cache_bytes: evicts what may go, or refuses before downloading.
+Status Fetcher::Impl::UpdateRun::make_room(const Manifest& m) {
+  if (options_.max_cache_bytes == 0) return OkStatus();
+  std::vector<const FileEntry*> missing;
+  std::set<std::string> reused, seen;
+  for (const auto& f : m.files) {
+    reused.insert(f.sha256);
+    if (!have_blob(store_, f) && seen.insert(f.sha256).second) missing.push_back(&f);
+  }
+  return ::modelcast::make_room(fs_, store_, bytes_needed(missing, sink_.body.size()), options_.max_cache_bytes, reused,
+                                "v" + std::to_string(m.version));
 }
 
 // Every blob the cache lacks, once per distinct hash.
@@ -539,7 +565,14 @@ Status Fetcher::Impl::UpdateRun::check_config_fits(const Manifest& m) const {
 
 // Builds the folder, swaps `current`, tidies up.
 Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
-  MC_RETURN_IF_ERROR(build_version(fs_, store_, paths_, sm, sink_.body).status());
+  MC_ASSIGN_OR_RETURN(std::string dir, build_version(fs_, store_, paths_, sm, sink_.body));
+  if (Status health = check_version_health(options_, dir, sm.manifest.version); !health.ok()) {
+    state_.bad_manifest_sha256 = sha256_hex(sink_.body);  // remembered by the signed bytes
+    (void)fs_.remove_all(dir);
+    (void)fs_.remove_all(paths_.version_manifest(sm.manifest.version));
+    (void)gc_blobs(fs_, store_);
+    return health;
+  }
   MC_RETURN_IF_ERROR(activate_version(fs_, paths_, sm.manifest.version));
   installed_ = true;
   etag_ = usable_etag(sink_.response.etag);
@@ -548,6 +581,7 @@ Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
   (void)prune_versions(fs_, paths_, options_.keep_versions);
   (void)gc_blobs(fs_, store_);
   (void)clear_tmp(fs_, store_);
+  (void)trim_to_budget(fs_, store_, options_.max_cache_bytes);
   return OkStatus();
 }
 
@@ -590,7 +624,8 @@ void Fetcher::Impl::UpdateRun::record_check() {
   state_.last_message = result_.message;
   const bool same = state_.highest_seen == on_disk_.highest_seen && state_.etag == on_disk_.etag &&
                     state_.etag_version == on_disk_.etag_version && state_.last_status == on_disk_.last_status &&
-                    state_.last_reason == on_disk_.last_reason && state_.last_message == on_disk_.last_message;
+                    state_.last_reason == on_disk_.last_reason && state_.last_message == on_disk_.last_message &&
+                    state_.bad_manifest_sha256 == on_disk_.bad_manifest_sha256;
   const bool recent =
       state_.last_check >= on_disk_.last_check && state_.last_check - on_disk_.last_check < kStateRefreshSeconds;
   // Failing to record the check (a full disk) changes nothing about the active model.

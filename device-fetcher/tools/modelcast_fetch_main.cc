@@ -195,6 +195,8 @@ int main(int argc, char** argv) {
   std::string features;
   int keep = 2;
   int timeout_s = 30;
+  std::string health_cmd, install_token;
+  int health_timeout_s = 60;
 
   auto* update = app.add_subcommand("update", "Check the server and install a newer version when there is one");
   update->add_option("--url", options.base_url, "Base URL of the published tree (https://, http://, file:///)")->required();
@@ -209,6 +211,12 @@ int main(int argc, char** argv) {
   update->add_option("--device-id", options.device_id, "Stable device id for staged rollouts");
   update->add_option("--keep", keep, "Version folders to keep (active + previous)")->capture_default_str();
   update->add_option("--timeout", timeout_s, "Seconds before a stalled transfer is abandoned")->capture_default_str();
+  update->add_option("--health-cmd", health_cmd, "Shell command that checks a new version's folder ($1) before it goes live");
+  update->add_option("--health-timeout", health_timeout_s, "Seconds before a health command is killed and counts as failed")
+      ->capture_default_str();
+  update->add_option("--install-token", install_token,
+                     "Random per-install token sent in the User-Agent (\"auto\": stored in the cache)");
+  update->add_option("--max-cache-bytes", options.max_cache_bytes, "Most bytes the cache may hold (0: no limit)");
   update->add_flag("--json", json, "Print the result as one JSON object");
   update->add_flag("--quiet", quiet, "No progress or reason on stderr");
   bool metered = false, deny_metered = false;
@@ -275,6 +283,15 @@ int main(int argc, char** argv) {
       options.network_metered = metered;
       options.conditions.allow_metered = !deny_metered;
       options.conditions.max_update_bytes = max_bytes;
+      if (health_timeout_s < 1) return fail(kExitUsage, "--health-timeout: must be at least 1 second");
+      if (!health_cmd.empty()) options.health_check = modelcast::command_health_check(health_cmd, health_timeout_s * 1000);
+      if (install_token == "auto") {
+        auto token = modelcast::cached_install_token(cache);
+        if (!token.ok()) return fail(kExitFailure, token.status().message());
+        options.install_token = *token;
+      } else {
+        options.install_token = install_token;
+      }
       return run_update(options, pubkeys, model, json, quiet);
     }
     if (open->parsed()) return run_open(cache, model, verify, json);

@@ -21,6 +21,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kCancelled: return "cancelled";
     case StatusCode::kExists: return "exists";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kHealthCheck: return "health-check";
   }
   return "unknown";
 }

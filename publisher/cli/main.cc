@@ -15,6 +15,7 @@
 #include "keygen.h"
 #include "modelcast/canonical_json.h"
 #include "modelcast/names.h"
+#include "ops_commands.h"
 #include "progress.h"
 #include "publish.h"
 #include "refresh.h"
@@ -80,6 +81,7 @@ struct Cli {
   // publish
   PublishOptions pub;
   std::string pub_features;
+  int pub_rollout = 100;
   bool pub_no_wait = false, pub_json = false, pub_quiet = false;
   // verify
   VerifyOptions ver;
@@ -101,6 +103,7 @@ struct Cli {
   bool inspect_json = false;
 #endif
 
+  OpsCommands ops{app};
   CLI::App* init_cmd = nullptr;
   CLI::App* keygen_cmd = nullptr;
   CLI::App* publish_cmd = nullptr;
@@ -129,7 +132,10 @@ struct Cli {
     publish_cmd->add_option("--platform", pub.platform, "Platform (android, ios, linux-arm64, ...)")->required();
     publish_cmd->add_option("--channel", pub.channel, "Channel (default: the tree's, \"stable\")");
     publish_cmd->add_option("--config", pub.config_path, "CONFIG.json: inputs, outputs, labels, features")->required();
-    publish_cmd->add_option("--key", pub.key_path, "Private signing key (from `modelcast keygen`)")->required();
+    publish_cmd->add_option("--key", pub.key_paths, "Private signing key (from `modelcast keygen`); repeat for a threshold")
+        ->required()
+        ->allow_extra_args(false);
+    publish_cmd->add_option("--rollout", pub_rollout, "Offer the new version to this percentage of devices (0 to 100)");
     publish_cmd->add_option("--expires-in", pub.expires_in_days, "Days until devices refuse the manifest (default 30)");
     publish_cmd->add_option("--refresh-within", pub.refresh_within_days,
                             "Re-sign unchanged content as a new version when the current one expires within DAYS");
@@ -275,6 +281,7 @@ struct Cli {
 
   int run_publish() {
     if (publish_cmd->count("--features")) pub.features = split_list(pub_features);
+    if (publish_cmd->count("--rollout")) pub.rollout_percent = pub_rollout;
     pub.wait_for_lock = !pub_no_wait;
     pub.show_progress = !pub_quiet;
     if (publish_cmd->count("--expires-in") && pub.expires_in_days <= 0)
@@ -349,6 +356,7 @@ struct Cli {
     if (diff_cmd->parsed()) return run_diff();
     if (refresh_cmd->parsed()) return run_refresh();
     if (gc_cmd->parsed()) return run_gc();
+    if (int rc = ops.run(); rc >= 0) return rc;
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
     if (config_init_cmd->parsed()) {
       if (!cfg_features.empty()) cfg.features = split_list(cfg_features);

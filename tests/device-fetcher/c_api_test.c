@@ -120,6 +120,17 @@ static int fake_transport(const mc_http_request* req, const mc_http_sink* sink, 
   return rc;
 }
 
+/* A health check that fails every version, remembering what it was shown. */
+static char checked_dir[4096];
+static uint64_t checked_version = 0;
+static int reject_version(const char* dir, uint64_t version, char* why, size_t why_len, void* payload) {
+  (*(int*)payload)++;
+  snprintf(checked_dir, sizeof checked_dir, "%s", dir);
+  checked_version = version;
+  snprintf(why, why_len, "scores are all zero");
+  return 1;
+}
+
 static int progress_calls = 0;
 static int count_progress(uint64_t done, uint64_t total, const char* file, void* payload) {
   (void)payload;
@@ -311,13 +322,13 @@ int main(int argc, char** argv) {
     EXPECT(strcmp(r.reason, "deferred") == 0);
     EXPECT(strstr(r.message, "metered") != NULL);
     EXPECT(r.bytes_downloaded == 0 && r.bytes_needed > 0);
-    EXPECT(http.requests == 1);
+    EXPECT(http.requests == 2); /* the manifest and keys/keyset.json (404: no key rotation) */
 
     mc_fetcher_set_network_metered(f, 0);
     EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
     EXPECT(r.status == MC_STATUS_UPDATED);
     EXPECT(r.files_downloaded == 2);
-    EXPECT(http.requests == 4);
+    EXPECT(http.requests == 6);
 
     /* The second check is conditional and answered 304. */
     EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
@@ -351,6 +362,32 @@ int main(int argc, char** argv) {
     EXPECT(strcmp(r.reason, "cancelled") == 0);
   }
   mc_fetcher_free(f);
+
+  /* A failing health check: nothing goes live, reason health-check, and the same
+   * manifest is not downloaded again. */
+  char cache5[4096];
+  int checks = 0;
+  snprintf(cache5, sizeof cache5, "%s/cache-health", argv[1]);
+  http.cancel_in_body = 0;
+  cb_opts.cache_dir = cache5;
+  cb_opts.health_check = reject_version;
+  cb_opts.health_check_payload = &checks;
+  cb_opts.install_token = "c-api-install-1";
+  f = NULL;
+  EXPECT(mc_fetcher_new(&f, &cb_opts, err, sizeof err) == MC_OK);
+  if (f) {
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
+    EXPECT(strcmp(r.reason, "health-check") == 0);
+    EXPECT(strstr(r.message, "scores are all zero") != NULL);
+    EXPECT(checks == 1 && checked_version == 1);
+    EXPECT(strstr(checked_dir, "/models/classifier/versions/1") != NULL);
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_ENOMODEL);
+    EXPECT(strcmp(r.reason, "health-check") == 0);
+    EXPECT(r.bytes_downloaded == 0);
+    EXPECT(checks == 1);
+  }
+  mc_fetcher_free(f);
+  cb_opts.health_check = NULL;
 
   /* List and remove. */
   mc_cache_list* list = NULL;

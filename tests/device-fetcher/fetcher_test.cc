@@ -1206,3 +1206,39 @@ TEST_CASE("update called from inside its own progress callback returns busy inst
   CHECK(nested.reason == "busy");
   CHECK(nested.message.find("progress callback") != std::string::npos);
 }
+
+TEST_CASE("fetcher refuses a cache whose fixed folders are links and never follows links planted inside") {
+  Env env;
+  TempDir outside;
+  write_all(outside / "victim", "not the cache's");
+  env.tree.publish(v1());
+  REQUIRE(env.update().status == UpdateStatus::kUpdated);
+
+  // tmp/ as a link to a folder outside: refused with reason io, nothing outside removed.
+  const std::string tmp = env.cache_dir / "tmp";
+  std::filesystem::remove_all(tmp);
+  REQUIRE(::symlink(outside.path().c_str(), tmp.c_str()) == 0);
+  UpdateResult r = env.update();
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "io");
+  CHECK(r.message.find("tmp") != std::string::npos);
+  CHECK(read_all(outside / "victim") == "not the cache's");
+  REQUIRE(::unlink(tmp.c_str()) == 0);
+  REQUIRE(::mkdir(tmp.c_str(), 0755) == 0);
+
+  // A link as a blob prefix folder and as a resumable partial: removed or skipped, never followed.
+  const std::string text = env.tree.publish(v2());
+  FileEntry weights = entry_of(text, "model.bin");
+  REQUIRE(::symlink(outside.path().c_str(), (env.cache_dir / "blobs/sha256/zz").c_str()) == 0);
+  write_all(outside / "appended", "keep");
+  REQUIRE(::chmod((outside / "appended").c_str(), 0644) == 0);
+  REQUIRE(::symlink((outside / "appended").c_str(), (tmp + "/" + weights.sha256 + ".zst.part").c_str()) == 0);
+  r = env.update();
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
+  CHECK(read_all(outside / "victim") == "not the cache's");
+  CHECK(read_all(outside / "appended") == "keep");
+  struct stat st;
+  REQUIRE(::stat((outside / "appended").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  expect_active(env.cache_dir.path(), 2);
+}

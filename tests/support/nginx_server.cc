@@ -113,6 +113,7 @@ bool NginxServer::launch(std::string* error) {
        << "  log_format modelcast '$request_method $uri $status $body_bytes_sent \"$http_range\" "
           "\"$http_if_none_match\" \"$http_user_agent\"';\n"
        << "  access_log " << p << "/access.log modelcast;\n"
+       << "  access_log " << p << "/combined.log combined;\n"
        << "  client_body_temp_path " << p << "/body;\n"
        << "  types { application/json json; text/html html; }\n"
        << "  default_type application/octet-stream;\n"
@@ -209,6 +210,8 @@ std::vector<AccessLogEntry> NginxServer::access_log() const {
 }
 
 void NginxServer::clear_access_log() { log_offset_ = read_all(prefix_ + "/access.log").size(); }
+
+std::string NginxServer::combined_log_path() const { return prefix_ + "/combined.log"; }
 
 std::string NginxServer::error_log() const { return read_all(prefix_ + "/error.log"); }
 

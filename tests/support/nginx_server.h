@@ -54,6 +54,8 @@ class NginxServer {
   // Forget earlier lines: access_log() only returns what comes after.
   void clear_access_log();
   std::string error_log() const;
+  // The same requests in nginx's standard "combined" format (what `modelcast report` reads).
+  std::string combined_log_path() const;
 
  private:
   NginxServer() = default;

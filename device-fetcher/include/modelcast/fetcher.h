@@ -34,8 +34,10 @@
 #include <vector>
 
 #include "modelcast/file_system.h"
+#include "modelcast/health_check.h"
 #include "modelcast/http_transport.h"
 #include "modelcast/manifest.h"
+#include "modelcast/rollout.h"
 #include "modelcast/signing.h"
 #include "modelcast/status.h"
 
@@ -72,6 +74,15 @@ struct FetcherOptions {
   std::vector<std::string> features;   // what this app can extract/understand
   std::vector<std::string> runtimes;   // e.g. {"tflite"}; empty: requires.runtime is not checked
   std::string device_id;  // stable id for rollout buckets; empty joins only 100% rollouts
+  // A per-install random token (new_install_token(), never a hardware id) sent in the
+  // User-Agent so the publisher can count devices per version (`modelcast report`).
+  // Empty: not sent. 8 to 64 characters of [A-Za-z0-9_-].
+  std::string install_token;
+  // Called with the new version's folder before `current` moves (modelcast/health_check.h).
+  HealthCheck health_check;
+  // Most bytes the cache may hold (0: no limit). Unreferenced blobs and older versions go
+  // first, never an active version; an update that cannot fit fails with reason "io".
+  uint64_t max_cache_bytes = 0;
   int connect_timeout_ms = 10000;
   // Abort a transfer that moves fewer than low_speed_bytes per second, averaged over
   // low_speed_time_ms: a server trickling a few bytes a second counts as stalled.
@@ -150,6 +161,8 @@ struct ModelState {
   std::string last_status;
   std::string last_reason;
   std::string last_message;
+  // SHA-256 of a manifest whose version failed the health check: not downloaded again.
+  std::string bad_manifest_sha256;
 };
 
 class Fetcher {
@@ -199,8 +212,12 @@ Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::s
                                       const OpenOptions& options = {});
 Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model);
 
-// Rollout bucket 0..99 of a device for a model: stable across versions, so raising the
-// percentage only adds devices.
-int rollout_bucket(const std::string& device_id, const std::string& model);
+// 32 random lowercase hex characters for FetcherOptions::install_token.
+std::string new_install_token();
+// The token stored in CACHE/install-token, created on first use: one per installation (a
+// new cache is a new install).
+Result<std::string> cached_install_token(const std::string& cache_dir);
+// OK for "" (no token) or a well-formed token.
+Status check_install_token(const std::string& token);
 
 }  // namespace modelcast

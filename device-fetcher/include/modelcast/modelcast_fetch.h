@@ -134,8 +134,14 @@ typedef struct mc_http_sink {
 
 typedef int (*mc_transport_cb)(const mc_http_request* request, const mc_http_sink* sink, void* payload);
 
+/* Called with a new version's folder before it goes live (on the updating thread; bound
+ * your own time). Return 0 when the model works; nonzero fails the version: the old one
+ * stays active, the update reports reason "health-check", and this manifest is not
+ * downloaded again. `why` (why_len bytes, may be written, NUL-terminated) says why. */
+typedef int (*mc_health_check_cb)(const char* version_dir, uint64_t version, char* why, size_t why_len, void* payload);
+
 /* ---- Options ---- */
-#define MC_FETCH_OPTIONS_VERSION 2
+#define MC_FETCH_OPTIONS_VERSION 3
 typedef struct mc_fetch_options {
   unsigned int version; /* MC_FETCH_OPTIONS_VERSION */
   /* version 1 */
@@ -162,13 +168,18 @@ typedef struct mc_fetch_options {
   int allow_metered;              /* nonzero (default): model downloads may use a metered network */
   int network_metered;            /* nonzero: the network is metered now (see mc_fetcher_set_network_metered) */
   uint64_t max_update_bytes;      /* 0: no limit; otherwise an update needing more is deferred */
+  /* version 3 */
+  mc_health_check_cb health_check; /* NULL: none */
+  void* health_check_payload;
+  uint64_t max_cache_bytes;       /* 0: no limit; older versions go first, never the active one */
+  const char* install_token;      /* NULL: none; a random per-install token (never a hardware id) */
 } mc_fetch_options;
 
 #define MC_FETCH_OPTIONS_INIT                                                                     \
   { MC_FETCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 1, \
-    NULL, NULL, NULL, NULL, 1, 0, 0 }
+    NULL, NULL, NULL, NULL, 1, 0, 0, NULL, NULL, 0, NULL }
 
-/* Fills `options` with the defaults of MC_FETCH_OPTIONS_INIT for `version` (1 or 2);
+/* Fills `options` with the defaults of MC_FETCH_OPTIONS_INIT for `version` (1 to 3);
  * MC_EINVALID on an unknown version. */
 MC_EXTERN int mc_fetch_options_init(mc_fetch_options* options, unsigned int version);
 

@@ -30,6 +30,7 @@ enum class StatusCode {
   kCancelled,
   kExists,           // refused to overwrite
   kInternal,         // a defect: an exception caught at an API boundary
+  kHealthCheck,      // the app's check of a new version before it goes live failed
 };
 
 // Short stable name of a code, e.g. "hash-mismatch"; used as the fetcher's `reason`.

@@ -1,0 +1,50 @@
+// `modelcast key add|revoke`: the tree's key-set statements (FORMAT.md, "Key-set
+// statements"), and the publisher's side of the key set's rules.
+//
+// keys/keyset/<n>.json holds statement n (never replaced); keys/keyset.json is a copy of
+// the newest. Before the first statement the tree's set (set 0) is the keys its
+// modelcast.json trusts, threshold 1: what devices pin. Statement n+1 must be signed by
+// the threshold of set n, so the signers given with --key must reach it. Revoking a key
+// also re-signs, as the next version, every current manifest that needs the revoked key's
+// signature, in the same commit: devices that learn the revocation still have a manifest
+// they accept.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "modelcast/key_set.h"
+#include "next_version.h"
+
+namespace modelcast {
+
+constexpr const char* kKeySetCurrent = "keys/keyset.json";
+std::string key_set_statement_path(uint64_t version);  // keys/keyset/<n>.json
+
+// The tree's current key set: the newest statement, or set 0.
+Result<KeySet> tree_key_set(const Tree& tree);
+
+// Refuses manifest signers the key set does not allow: a revoked key, a key outside the
+// set (once the tree has statements), or fewer signers than its threshold.
+Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys);
+
+struct KeyChangeOptions {
+  SigningOptions signing;         // --key: signers from the current set
+  std::vector<std::string> add;   // public key files (PEM) to add
+  std::vector<std::string> revoke;  // key ids or public key files to revoke
+  int threshold = 0;              // 0: keep the current threshold
+};
+
+struct KeyChangeResult {
+  uint64_t version = 0;  // the new statement's number
+  KeySet set;
+  std::string statement_path;
+  std::vector<NextVersionResult> resigned;  // manifests re-signed because of a revocation
+  std::string commit;
+  std::string message;
+};
+
+Status check_key_change_options(const KeyChangeOptions& options);
+Result<KeyChangeResult> change_key_set(const KeyChangeOptions& options);
+
+}  // namespace modelcast

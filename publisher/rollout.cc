@@ -1,0 +1,53 @@
+#include "rollout.h"
+
+#include "modelcast/names.h"
+
+namespace modelcast {
+
+Status check_rollout_percent(int percent, const std::string& flag) {
+  if (percent < 0 || percent > 100)
+    return error(StatusCode::kInvalidArgument, flag + ": " + std::to_string(percent) + " is outside 0..100");
+  return OkStatus();
+}
+
+Status check_rollout_options(const RolloutOptions& o) {
+  MC_RETURN_IF_ERROR(check_signing_options(o.signing));
+  MC_RETURN_IF_ERROR(check_name(o.stream.model, "--model"));
+  MC_RETURN_IF_ERROR(check_name(o.stream.platform, "--platform"));
+  if (!o.stream.channel.empty()) MC_RETURN_IF_ERROR(check_name(o.stream.channel, "--channel"));
+  return check_rollout_percent(o.percent, "--percent");
+}
+
+Result<NextVersionResult> rollout(const RolloutOptions& o) {
+  MC_RETURN_IF_ERROR(check_rollout_options(o));
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths));
+  MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "rollout"));
+  StreamName stream = o.stream;
+  if (stream.channel.empty()) stream.channel = session.tree().settings().default_channel;
+  auto current = session.current(stream);
+  if (!current.ok() && current.status().code() == StatusCode::kNotFound)
+    return error(StatusCode::kNotFound, stream.text() + ": nothing published yet, nothing to roll out");
+  if (!current.ok()) return current.status();
+  Manifest next = current->manifest;
+  const int before = next.rollout_percent.value_or(100);
+  if (before == o.percent) {
+    NextVersionResult unchanged;
+    unchanged.unchanged = true;
+    unchanged.stream = stream;
+    unchanged.version = unchanged.previous_version = next.version;
+    return unchanged;
+  }
+  // Absent means every device; a v1 reader needs nothing else to understand 100 %.
+  if (o.percent == 100) next.rollout_percent.reset();
+  else next.rollout_percent = o.percent;
+  const std::string what = o.percent == 0 ? "halt: no new device (was " + std::to_string(before) + "%)"
+                                          : std::to_string(before) + "% -> " + std::to_string(o.percent) + "% of devices";
+  const uint64_t source = current->manifest.version;
+  auto title = [&](uint64_t version) {
+    return std::string(o.percent == 0 ? "halt " : "rollout ") + stream.model + " " + std::to_string(version) + " (" +
+           stream.channel + "/" + stream.platform + "): " + what + ", content of version " + std::to_string(source);
+  };
+  return write_next_version(session, std::move(next), keys, o.signing, title);
+}
+
+}  // namespace modelcast

@@ -1,0 +1,156 @@
+// Key rotation end to end: `modelcast key add|revoke` writes signed key-set statements, and
+// a device that pins only the original key follows them through the real fetcher and
+// nginx. The two procedures of publisher/README.md: a lost key and a leaked key.
+#include "fleet_env.h"
+#include "modelcast/fs.h"
+#include "modelcast/key_set.h"
+
+using namespace modelcast;
+using namespace modelcast::testing;
+
+namespace {
+
+struct Keys {
+  std::string primary, backup, next;
+};
+
+Keys make_keys(FleetEnv& env) {
+  Keys k{env.key, env.work / "backup", env.work / "next"};
+  REQUIRE(FleetEnv::cli({"keygen", "--out", k.backup}).exit_code == 0);
+  REQUIRE(FleetEnv::cli({"keygen", "--out", k.next}).exit_code == 0);
+  return k;
+}
+
+std::string key_id(const std::string& pub) { return PublicKey::from_pem_file(pub).value().key_id(); }
+
+// What an attacker holding `key_file` can do: sign a manifest of its own and serve it.
+void serve_forged_manifest(FleetEnv& env, const std::string& key_file, uint64_t version) {
+  Manifest m = env.current();
+  m.version = version;
+  PrivateKey key = PrivateKey::from_pem_file(key_file).value();
+  auto text = sign_manifest(m, {&key});
+  REQUIRE(text.ok());
+  write_all(env.tree + "/manifests/classifier/stable/android-arm64.json", *text);
+  env.age_current_manifest();
+}
+
+}  // namespace
+
+TEST_CASE("lost key: a device pinning only the lost key follows the statements to the backup and a new key") {
+  FleetEnv env;
+  Keys k = make_keys(env);
+  TempDir cache, fresh;
+  FetcherOptions device = env.device(cache.path());  // pins only the primary key
+  REQUIRE(env.publish(random_bytes(20000, 1)).exit_code == 0);
+  REQUIRE(FleetEnv::update(device).version == 1);
+
+  // Done beforehand, while the primary key exists: the backup joins the key set.
+  CommandResult add = FleetEnv::cli({"key", "add", env.tree, k.backup + ".pub", "--key", k.primary, "--json"});
+  REQUIRE_MESSAGE(add.exit_code == 0, add.err);
+  CHECK(Json::parse(add.out)["keyset_version"] == 1);
+  CHECK(path_exists(env.tree + "/keys/keyset/1.json"));
+  REQUIRE(env.publish(random_bytes(20000, 2)).exit_code == 0);
+  UpdateResult r = FleetEnv::update(device);
+  REQUIRE_MESSAGE(r.version == 2, (r.reason + ": " + r.message));
+
+  // The primary key is lost: the backup revokes it and brings in a new key.
+  CommandResult revoke = FleetEnv::cli({"key", "revoke", env.tree, key_id(k.primary + ".pub"), "--add", k.next + ".pub",
+                                        "--key", k.backup, "--json"});
+  REQUIRE_MESSAGE(revoke.exit_code == 0, revoke.err);
+  Json out = Json::parse(revoke.out);
+  CHECK(out["keyset_version"] == 2);
+  REQUIRE(out["resigned"].size() == 1);  // the current manifest needed the lost key
+  CHECK(out["resigned"][0]["version"] == 3);
+  env.age_current_manifest();
+  r = FleetEnv::update(device);
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+  CHECK(r.version == 3);
+
+  // The new key publishes from now on; the device still pins only the lost one.
+  CommandResult p = env.publish(random_bytes(20000, 4), {"--key", k.next});
+  // --key given twice: the fixture's primary (revoked) and the new key.
+  CHECK(p.exit_code == 1);
+  CHECK(p.err.find("is revoked") != std::string::npos);
+  std::vector<std::string> args = {"publish", env.tree, "--model", "classifier", "--platform", "android-arm64", "--config",
+                                   env.work / "config.json", "--key", k.next, "--quiet", "--json", env.work / "model.bin"};
+  write_all(env.work / "model.bin", random_bytes(20000, 5));
+  REQUIRE_MESSAGE(FleetEnv::cli(args).exit_code == 0, "publish with the new key");
+  env.age_current_manifest();
+  r = FleetEnv::update(device);
+  CHECK_MESSAGE(r.version == 4, (r.reason + ": " + r.message));
+
+  // A new install pinning the original key walks the whole chain.
+  r = FleetEnv::update(env.device(fresh.path()));
+  CHECK_MESSAGE(r.version == 4, (r.reason + ": " + r.message));
+}
+
+TEST_CASE("leaked key: after the revocation the device refuses what the leaked key signs, and an old key set cannot undo it") {
+  FleetEnv env;
+  Keys k = make_keys(env);
+  TempDir cache;
+  FetcherOptions device = env.device(cache.path());
+  REQUIRE(env.publish(random_bytes(20000, 1)).exit_code == 0);
+  REQUIRE(FleetEnv::cli({"key", "add", env.tree, k.backup + ".pub", "--key", k.primary}).exit_code == 0);
+  const std::string keyset1 = read_all(env.tree + "/keys/keyset.json");
+  REQUIRE(FleetEnv::update(device).version == 1);
+
+  CommandResult revoke = FleetEnv::cli({"key", "revoke", env.tree, k.primary + ".pub", "--key", k.backup, "--json"});
+  REQUIRE_MESSAGE(revoke.exit_code == 0, revoke.err);
+  env.age_current_manifest();
+  UpdateResult r = FleetEnv::update(device);
+  REQUIRE_MESSAGE(r.version == 2, (r.reason + ": " + r.message));  // re-signed by the backup
+
+  // The attacker signs a "new version" with the leaked key.
+  serve_forged_manifest(env, k.primary, 50);
+  r = FleetEnv::update(device);
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "signature");
+  CHECK(r.message.find("revoked") != std::string::npos);
+  CHECK(r.version == 2);
+
+  // ... and serves the older key set, in which the leaked key was still good.
+  write_all(env.tree + "/keys/keyset.json", keyset1);
+  r = FleetEnv::update(device);
+  CHECK(r.reason == "signature");
+  CHECK(r.version == 2);
+
+  // ... or a statement of its own, bringing in its key: signed below the threshold of the
+  // device's set (the leaked key's signature no longer counts).
+  PrivateKey leaked = PrivateKey::from_pem_file(k.primary).value();
+  PrivateKey attacker = PrivateKey::generate().value();
+  KeySet forged;
+  forged.version = 3;
+  forged.keys = {attacker.public_key()};
+  forged.revoked = {leaked.public_key().key_id()};
+  auto statement = sign_key_set(forged, "2026-11-26T00:00:00Z", {&leaked, &attacker});
+  REQUIRE(statement.ok());
+  write_all(env.tree + "/keys/keyset/3.json", *statement);
+  write_all(env.tree + "/keys/keyset.json", *statement);
+  r = FleetEnv::update(device);
+  CHECK(r.status == UpdateStatus::kFallback);
+  CHECK(r.reason == "signature");
+  CHECK(r.message.find("threshold") != std::string::npos);
+  CHECK(r.version == 2);
+}
+
+TEST_CASE("a key statement signed below the threshold is refused by the publisher, tree unchanged") {
+  FleetEnv env;
+  Keys k = make_keys(env);
+  REQUIRE(env.publish(random_bytes(5000, 1)).exit_code == 0);
+  // Raising the threshold re-signs the current manifest, so both keys sign this statement's commit.
+  CommandResult raise = FleetEnv::cli({"key", "add", env.tree, k.backup + ".pub", "--key", k.primary, "--key", k.backup,
+                                       "--threshold", "2"});
+  REQUIRE_MESSAGE(raise.exit_code == 0, raise.err);
+  const std::string before = read_all(env.tree + "/keys/keyset.json");
+  CommandResult one = FleetEnv::cli({"key", "add", env.tree, k.next + ".pub", "--key", k.primary});
+  CHECK(one.exit_code == 1);
+  CHECK(one.err.find("threshold is 2") != std::string::npos);
+  CHECK(std::count(one.err.begin(), one.err.end(), '\n') == 1);
+  CHECK_FALSE(path_exists(env.tree + "/keys/keyset/2.json"));
+  CHECK(read_all(env.tree + "/keys/keyset.json") == before);
+  CommandResult outsider = FleetEnv::cli({"key", "add", env.tree, k.next + ".pub", "--key", k.next});
+  CHECK(outsider.exit_code == 1);
+  CHECK_FALSE(path_exists(env.tree + "/keys/keyset/2.json"));
+  CommandResult two = FleetEnv::cli({"key", "add", env.tree, k.next + ".pub", "--key", k.primary, "--key", k.backup});
+  CHECK_MESSAGE(two.exit_code == 0, two.err);
+}
