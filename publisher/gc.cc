@@ -146,13 +146,15 @@ class Collector {
     size_t newest = 0;
     for (auto it = sv.versions.rbegin(); it != sv.versions.rend() && newest < static_cast<size_t>(o_.keep); ++it, ++newest)
       keep.insert(*it);
+    // The grace period is the last grace_days before now, excluding its start: with
+    // --grace 0 nothing is protected by age, even a version signed this very second.
     const int64_t grace_start = now_ - int64_t{o_.grace_days} * 86400;
     std::vector<uint64_t> fallbacks;
     for (uint64_t v : sv.versions)
       for (const char* root : kManifestRoots) {
         if (!path_exists(tree_.path(versioned(root, v)))) continue;
         const auto& n = names(versioned(root, v), result);
-        if (!n || n->published_at >= grace_start) keep.insert(v);
+        if (!n || n->published_at > grace_start) keep.insert(v);
       }
     for (const auto& rel : sv.current_paths) {
       const auto& n = names(rel, result);

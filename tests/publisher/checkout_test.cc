@@ -10,18 +10,6 @@ using namespace modelcast::test;
 
 namespace {
 
-void sh(const std::string& command) {
-  RunResult r = run_shell(command);
-  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
-}
-
-std::string sh_out(const std::string& command) {
-  RunResult r = run_shell(command);
-  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
 const char* kGitEnv = "GIT_AUTHOR_NAME=ci GIT_AUTHOR_EMAIL=ci@localhost GIT_COMMITTER_NAME=ci GIT_COMMITTER_EMAIL=ci@localhost";
 
 // keygen + config beside a tree that `init` has not made yet.

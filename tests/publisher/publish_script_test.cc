@@ -16,18 +16,6 @@ namespace {
 const std::string kScript = std::string(MODELCAST_SOURCE_DIR) + "/scripts/publish-to-branch";
 const char* kGitEnv = "GIT_AUTHOR_NAME=ci GIT_AUTHOR_EMAIL=ci@localhost GIT_COMMITTER_NAME=ci GIT_COMMITTER_EMAIL=ci@localhost";
 
-void sh(const std::string& command) {
-  RunResult r = run_shell(command);
-  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
-}
-
-std::string sh_out(const std::string& command) {
-  RunResult r = run_shell(command);
-  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
-  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
-  return r.out;
-}
-
 // A code repository pushed to a bare origin, the key and config a CI job would have.
 struct Origin {
   TempDir dir;

@@ -72,6 +72,18 @@ RunResult run_cli(const std::vector<std::string>& args) { return wait_cli(spawn_
 
 RunResult run_shell(const std::string& command) { return wait_cli(spawn_program("/bin/sh", {"-c", command}, next_log_prefix())); }
 
+void sh(const std::string& command) {
+  RunResult r = run_shell(command);
+  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
+}
+
+std::string sh_out(const std::string& command) {
+  RunResult r = run_shell(command);
+  REQUIRE_MESSAGE(r.exit_code == 0, command << "\n" << r.out << r.err);
+  while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
+  return r.out;
+}
+
 std::string quote(const std::string& arg) {
   std::string out = "'";
   for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);

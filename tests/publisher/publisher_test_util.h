@@ -27,6 +27,10 @@ RunResult run_cli(const std::vector<std::string>& args);
 
 // Runs `/bin/sh -c command` (git set-ups, scripts) and waits for it.
 RunResult run_shell(const std::string& command);
+// run_shell that must succeed (the test stops with the output when it does not); sh_out
+// returns stdout without its trailing newlines.
+void sh(const std::string& command);
+std::string sh_out(const std::string& command);
 // `arg` quoted for a shell command line.
 std::string quote(const std::string& arg);
 
