@@ -86,7 +86,7 @@ Status check_key_change_options(const KeyChangeOptions& o) {
 
 Result<KeyChangeResult> change_key_set(const KeyChangeOptions& o) {
   MC_RETURN_IF_ERROR(check_key_change_options(o));
-  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> signers, load_signing_keys(o.signing.key_paths));
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> signers, load_signing_keys(o.signing.key_paths, o.signing.tree));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "key"));
   Tree& tree = session.tree();
   MC_ASSIGN_OR_RETURN(KeySet current, tree_key_set(tree));

@@ -112,6 +112,28 @@ std::string join_named(const std::vector<GitPathStatus>& changes) {
   return out;
 }
 
+// Which stream and version a stored manifest (format 1, or format 2 under v2/) says it is.
+struct ManifestIdentity {
+  std::string model, channel, platform;
+  uint64_t version = 0;
+};
+
+Result<ManifestIdentity> read_identity(FileSystem& fs, const Tree& tree, const std::string& rel, std::string* text_out) {
+  MC_ASSIGN_OR_RETURN(std::string text, fs.read_file(tree.path(rel), kMaxManifestBytes));
+  ManifestIdentity id;
+  if (starts_with(rel, "v2/")) {
+    MC_ASSIGN_OR_RETURN(SignedManifestV2 parsed, parse_signed_manifest_v2(text));
+    const ManifestV2& m = parsed.manifest;
+    id = {m.model, m.channel, m.platform, m.version};
+  } else {
+    MC_ASSIGN_OR_RETURN(SignedManifest parsed, parse_signed_manifest(text));
+    const Manifest& m = parsed.manifest;
+    id = {m.model, m.channel, m.platform, m.version};
+  }
+  if (text_out) *text_out = std::move(text);
+  return id;
+}
+
 // A command writes a version's immutable file before the current manifest. When it died
 // between the two (a power cut keeps the first and loses the second), that version is
 // whole (signed, its blobs synced before it) and is made current, so what recovery
@@ -121,17 +143,15 @@ Status finish_interrupted_versions(FileSystem& fs, const Tree& tree, const std::
   const std::set<std::string> recorded(journal.begin(), journal.end());
   for (const auto& rel : journal) {
     if (!is_manifest(rel) || !is_versioned_manifest_path(rel)) continue;
-    auto text = fs.read_file(tree.path(rel), kMaxManifestBytes);
-    auto parsed = text.ok() ? parse_signed_manifest(*text) : Result<SignedManifest>(text.status());
-    if (!parsed.ok() || !stored_where_it_says(parsed->manifest, rel)) continue;
-    const Manifest& m = parsed->manifest;
+    std::string text;
+    auto id = read_identity(fs, tree, rel, &text);
+    if (!id.ok() || !stored_where_it_says(id->model, id->channel, id->platform, id->version, rel)) continue;
     const std::string current =
-        (starts_with(rel, "v2/") ? "v2/" : "") + TreeLayout::current_manifest(m.model, m.channel, m.platform);
+        (starts_with(rel, "v2/") ? "v2/" : "") + TreeLayout::current_manifest(id->model, id->channel, id->platform);
     if (!recorded.count(current)) continue;
-    auto current_text = fs.read_file(tree.path(current), kMaxManifestBytes);
-    auto current_parsed = current_text.ok() ? parse_signed_manifest(*current_text) : Result<SignedManifest>(current_text.status());
-    if (current_parsed.ok() && current_parsed->manifest.version >= m.version) continue;
-    MC_RETURN_IF_ERROR(fs.write_file_atomic(tree.path(current), *text));
+    auto current_id = read_identity(fs, tree, current, nullptr);
+    if (current_id.ok() && current_id->version >= id->version) continue;
+    MC_RETURN_IF_ERROR(fs.write_file_atomic(tree.path(current), text));
   }
   return OkStatus();
 }

@@ -1,6 +1,8 @@
 #include "next_version.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <set>
@@ -62,11 +64,39 @@ Result<SignedManifest> TreeSession::versioned(const StreamName& s, uint64_t vers
   return read_manifest_file(tree(), TreeLayout::versioned_manifest(s.model, s.channel, s.platform, version));
 }
 
-Result<std::vector<PrivateKey>> load_signing_keys(const std::vector<std::string>& paths) {
+// A private key inside the tree would be committed and published with it: refused. A key
+// file others can read is still used (CI runners often mount secrets 0644) but named, as
+// ssh names it, so the owner can chmod it.
+namespace {
+
+Status check_signing_key_file(FileSystem& fs, const std::string& key_path, const std::string& tree_root) {
+  char key_real[PATH_MAX], tree_real[PATH_MAX];
+  // Only for a real tree: a folder that is none gets "not a modelcast tree" from opening it.
+  if (fs.exists(tree_root + "/" + kSettingsFile) && ::realpath(key_path.c_str(), key_real) &&
+      ::realpath(tree_root.c_str(), tree_real)) {
+    const std::string key(key_real), tree(tree_real);
+    if (key.compare(0, tree.size() + 1, tree + "/") == 0)
+      return usage("--key " + key_path + ": the private key is inside the tree and would be published; keep it outside " +
+                   tree_root);
+  }
+  auto info = fs.stat(key_path);
+  if (info.ok() && (info->mode & 077) != 0) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", info->mode & 07777u);
+    std::fprintf(stderr, "warning: --key %s: readable by others (mode %s); chmod 600 it\n", key_path.c_str(), mode);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::vector<PrivateKey>> load_signing_keys(const std::vector<std::string>& paths, const std::string& tree_root,
+                                                  FileSystem& fs) {
   if (paths.empty()) return usage("--key is required");
   std::vector<PrivateKey> keys;
   std::set<std::string> ids;
   for (const auto& path : paths) {
+    MC_RETURN_IF_ERROR(check_signing_key_file(fs, path, tree_root));
     auto key = PrivateKey::from_pem_file(path);
     if (!key.ok()) return key.status().with_context("--key " + path);
     if (!ids.insert(key->public_key().key_id()).second)

@@ -47,8 +47,10 @@ class TreeSession {
   LockedTree locked_;
 };
 
-// --key K1 --key K2 ...: every key must load; the same key twice is refused.
-Result<std::vector<PrivateKey>> load_signing_keys(const std::vector<std::string>& paths);
+// --key K1 --key K2 ...: every key must load; the same key twice, or a key inside the tree
+// (it would be published), is refused; a key others can read is warned about.
+Result<std::vector<PrivateKey>> load_signing_keys(const std::vector<std::string>& paths, const std::string& tree_root,
+                                                  FileSystem& fs = *posix_file_system());
 
 // Writes keys/<id>.pub of each key and trusts its id in modelcast.json.
 Status record_signing_keys(Tree& tree, const std::vector<PrivateKey>& keys);

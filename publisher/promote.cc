@@ -42,7 +42,7 @@ Result<NextVersionResult> promote(const PromoteOptions& o) {
   MC_RETURN_IF_ERROR(check_promote_options(o));
   MC_ASSIGN_OR_RETURN(StreamName from, parse_end(o.from, o, "--from"));
   MC_ASSIGN_OR_RETURN(StreamName to, parse_end(o.to, o, "--to"));
-  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths));
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "promote"));
   auto source = session.current(from);
   if (!source.ok() && source.status().code() == StatusCode::kNotFound)

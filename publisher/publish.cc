@@ -42,25 +42,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A private key inside the tree would be committed and published with it: refused. A key
-// file others can read is still used (CI runners often mount secrets 0644) but named, as
-// ssh names it, so the owner can chmod it.
-Status check_signing_key_file(FileSystem& fs, const std::string& key_path, const std::string& tree_root) {
-  char key_real[PATH_MAX], tree_real[PATH_MAX];
-  if (::realpath(key_path.c_str(), key_real) && ::realpath(tree_root.c_str(), tree_real)) {
-    const std::string key(key_real), tree(tree_real);
-    if (key.compare(0, tree.size() + 1, tree + "/") == 0)
-      return usage("--key " + key_path + ": the private key is inside the tree and would be published; keep it outside " +
-                   tree_root);
-  }
-  auto info = fs.stat(key_path);
-  if (info.ok() && (info->mode & 077) != 0) {
-    char mode[16];
-    std::snprintf(mode, sizeof mode, "%04o", info->mode & 07777u);
-    std::fprintf(stderr, "warning: --key %s: readable by others (mode %s); chmod 600 it\n", key_path.c_str(), mode);
-  }
-  return OkStatus();
-}
 
 Result<ModelConfig> load_config(FileSystem& fs, const std::string& path) {
   auto text = fs.read_file(path, kMaxConfigBytes);
@@ -274,14 +255,14 @@ Result<PublishResult> publish(const PublishOptions& o) {
   FileSystem& fs = o.file_system ? *o.file_system : *posix_file_system();
   const int64_t now = o.now ? o.now : fs.now_unix();
 
-  MC_RETURN_IF_ERROR(check_signing_key_file(fs, o.key_path, o.tree));
+  // Keys first: a key inside the tree is named as such, not as an uncommitted change.
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths, o.tree, fs));
   // Takes the lock, and commits whatever an interrupted command left before anything else.
   MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish", fs));
   Tree& tree = locked.tree();
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
-  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths));
   MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
 #ifdef MODELCAST_HAVE_MODEL_INSPECT

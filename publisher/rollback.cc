@@ -15,7 +15,7 @@ Status check_rollback_options(const RollbackOptions& o) {
 
 Result<NextVersionResult> rollback(const RollbackOptions& o) {
   MC_RETURN_IF_ERROR(check_rollback_options(o));
-  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths));
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "rollback"));
   StreamName stream = o.stream;
   if (stream.channel.empty()) stream.channel = session.tree().settings().default_channel;

@@ -130,12 +130,12 @@ Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const Op
   return error(StatusCode::kNotFound, "no version of " + paths.model + " in " + paths.cache_dir);
 }
 
-Status check_fixed_folders(const ModelPaths& paths) {
+Status check_fixed_folders(FileSystem& fs, const ModelPaths& paths) {
   const std::string& c = paths.cache_dir;
   for (const std::string& dir : {c + "/tmp", c + "/blobs", c + "/blobs/sha256", c + "/models", paths.model_dir(),
                                  paths.versions_dir()}) {
-    struct stat st;
-    if (::lstat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    auto info = fs.lstat(dir);
+    if (info.ok() && info->type != FileType::kDirectory)
       return error(StatusCode::kIOError, dir + ": not a real folder (a symbolic link or a file); refusing to use this cache");
   }
   return OkStatus();

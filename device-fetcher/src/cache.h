@@ -46,7 +46,7 @@ Result<OpenedModel> open_model(FileSystem& fs, const ModelPaths& paths, const Op
 
 // The cache's fixed folders (tmp, blobs, models, the model's folder and versions) are real
 // folders or absent; a symbolic link there would send deletes and writes outside the cache.
-Status check_fixed_folders(const ModelPaths& paths);
+Status check_fixed_folders(FileSystem& fs, const ModelPaths& paths);
 
 ModelState read_state(FileSystem& fs, const ModelPaths& paths);
 Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& state);

@@ -1,8 +1,5 @@
 #include "disk_budget.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <functional>
 #include <utility>
@@ -13,60 +10,55 @@ namespace modelcast {
 
 namespace {
 
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") out.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+// Names in `dir`, none when it cannot be listed (a missing folder holds nothing).
+std::vector<std::string> entries(FileSystem& fs, const std::string& dir) {
+  auto names = fs.list_dir(dir);
+  return names.ok() ? std::move(names).value() : std::vector<std::string>{};
 }
 
-using Inodes = std::set<std::pair<dev_t, ino_t>>;
+// The cache is one file system, so an inode number identifies a file across its links.
+using Inodes = std::set<uint64_t>;
 
-void add_file(const std::string& path, Inodes& seen, uint64_t& total) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    for (const auto& name : entries(path)) add_file(path + "/" + name, seen, total);
-  } else if (S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
-    total += static_cast<uint64_t>(st.st_size);
+void add_file(FileSystem& fs, const std::string& path, Inodes& seen, uint64_t& total) {
+  auto info = fs.lstat(path);
+  if (!info.ok()) return;
+  if (info->type == FileType::kDirectory) {
+    for (const auto& name : entries(fs, path)) add_file(fs, path + "/" + name, seen, total);
+  } else if (info->type == FileType::kRegular && seen.insert(info->inode).second) {
+    total += info->size;
   }
 }
 
 // What no eviction can free: every model's current version, the blobs the update reuses,
 // and everything that is neither a blob nor a version folder (state, partial downloads).
-uint64_t retained_bytes(const std::string& cache_dir, const std::set<std::string>& keep) {
+uint64_t retained_bytes(FileSystem& fs, const std::string& cache_dir, const std::set<std::string>& keep) {
   Inodes seen;
   uint64_t total = 0;
-  for (const auto& top : entries(cache_dir))
-    if (top != "blobs" && top != "models") add_file(cache_dir + "/" + top, seen, total);
-  for (const auto& model : entries(cache_dir + "/models")) {
+  for (const auto& top : entries(fs, cache_dir))
+    if (top != "blobs" && top != "models") add_file(fs, cache_dir + "/" + top, seen, total);
+  for (const auto& model : entries(fs, cache_dir + "/models")) {
     ModelPaths paths{cache_dir, model};
-    for (const auto& name : entries(paths.model_dir()))
-      if (name != "versions") add_file(paths.model_dir() + "/" + name, seen, total);
-    if (uint64_t cur = current_version(paths)) {
-      add_file(paths.version_dir(cur), seen, total);
-      add_file(paths.version_manifest(cur), seen, total);
+    for (const auto& name : entries(fs, paths.model_dir()))
+      if (name != "versions") add_file(fs, paths.model_dir() + "/" + name, seen, total);
+    if (uint64_t cur = current_version(fs, paths)) {
+      add_file(fs, paths.version_dir(cur), seen, total);
+      add_file(fs, paths.version_manifest(cur), seen, total);
     }
   }
   for (const auto& sha : keep)
-    if (sha.size() == 64) add_file(BlobStore{cache_dir}.blob_path(sha), seen, total);
+    if (sha.size() == 64) add_file(fs, BlobStore{cache_dir}.blob_path(sha), seen, total);
   return total;
 }
 
 // Blobs with no link from a version folder, except those the update will reuse.
 Status drop_unreferenced_blobs(FileSystem& fs, const BlobStore& store, const std::set<std::string>& keep) {
   const std::string root = store.cache_dir + "/blobs/sha256";
-  for (const auto& prefix : entries(root))
-    for (const auto& name : entries(root + "/" + prefix)) {
+  for (const auto& prefix : entries(fs, root))
+    for (const auto& name : entries(fs, root + "/" + prefix)) {
       std::string path = root + "/" + prefix + "/" + name;
-      struct stat st;
-      if (keep.count(name) || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) continue;
+      if (keep.count(name)) continue;
+      auto info = fs.lstat(path);
+      if (!info.ok() || info->type != FileType::kRegular || info->links != 1) continue;
       MC_RETURN_IF_ERROR(fs.remove_all(path));
     }
   return OkStatus();
@@ -78,12 +70,12 @@ struct Removable {
 };
 
 // Version folders that are not their model's `current`, oldest version first.
-std::vector<Removable> removable_versions(const std::string& cache_dir) {
+std::vector<Removable> removable_versions(FileSystem& fs, const std::string& cache_dir) {
   std::vector<Removable> out;
-  for (const auto& model : entries(cache_dir + "/models")) {
+  for (const auto& model : entries(fs, cache_dir + "/models")) {
     ModelPaths paths{cache_dir, model};
-    const uint64_t cur = current_version(paths);
-    for (uint64_t v : list_versions(paths))
+    const uint64_t cur = current_version(fs, paths);
+    for (uint64_t v : list_versions(fs, paths))
       if (v != cur) out.push_back({v, paths});
   }
   std::stable_sort(out.begin(), out.end(), [](const Removable& a, const Removable& b) { return a.version < b.version; });
@@ -94,7 +86,7 @@ std::vector<Removable> removable_versions(const std::string& cache_dir) {
 Status free_until(FileSystem& fs, const BlobStore& store, const std::set<std::string>& keep,
                   const std::function<bool()>& fits) {
   MC_RETURN_IF_ERROR(drop_unreferenced_blobs(fs, store, keep));
-  for (const auto& r : removable_versions(store.cache_dir)) {
+  for (const auto& r : removable_versions(fs, store.cache_dir)) {
     if (fits()) break;
     MC_RETURN_IF_ERROR(fs.remove_all(r.paths.version_dir(r.version)));
     MC_RETURN_IF_ERROR(fs.remove_all(r.paths.version_manifest(r.version)));
@@ -106,10 +98,10 @@ Status free_until(FileSystem& fs, const BlobStore& store, const std::set<std::st
 
 }  // namespace
 
-uint64_t cache_bytes(const std::string& cache_dir) {
+uint64_t cache_bytes(FileSystem& fs, const std::string& cache_dir) {
   Inodes seen;
   uint64_t total = 0;
-  add_file(cache_dir, seen, total);
+  add_file(fs, cache_dir, seen, total);
   return total;
 }
 
@@ -125,10 +117,10 @@ uint64_t bytes_needed(const std::vector<const FileEntry*>& to_download, size_t m
 Status make_room(FileSystem& fs, const BlobStore& store, uint64_t need, uint64_t max_bytes,
                  const std::set<std::string>& keep, const std::string& what) {
   if (max_bytes == 0) return OkStatus();
-  auto fits = [&] { return cache_bytes(store.cache_dir) + need <= max_bytes; };
+  auto fits = [&] { return cache_bytes(fs, store.cache_dir) + need <= max_bytes; };
   if (fits()) return OkStatus();
   // Refuse before removing anything when even a cache of active versions would not do.
-  const uint64_t floor = retained_bytes(store.cache_dir, keep);
+  const uint64_t floor = retained_bytes(fs, store.cache_dir, keep);
   if (floor + need > max_bytes)
     return error(StatusCode::kIOError, what + " needs " + std::to_string(need) + " more bytes, but the active versions and " +
                                            "cache state take " + std::to_string(floor) + " bytes and max_cache_bytes is " +
@@ -136,13 +128,13 @@ Status make_room(FileSystem& fs, const BlobStore& store, uint64_t need, uint64_t
   MC_RETURN_IF_ERROR(free_until(fs, store, keep, fits));
   if (fits()) return OkStatus();
   return error(StatusCode::kIOError, what + " needs " + std::to_string(need) + " more bytes, but the cache holds " +
-                                         std::to_string(cache_bytes(store.cache_dir)) + " bytes after eviction and " +
+                                         std::to_string(cache_bytes(fs, store.cache_dir)) + " bytes after eviction and " +
                                          "max_cache_bytes is " + std::to_string(max_bytes));
 }
 
 Status trim_to_budget(FileSystem& fs, const BlobStore& store, uint64_t max_bytes) {
   if (max_bytes == 0) return OkStatus();
-  auto fits = [&] { return cache_bytes(store.cache_dir) <= max_bytes; };
+  auto fits = [&] { return cache_bytes(fs, store.cache_dir) <= max_bytes; };
   if (fits()) return OkStatus();
   return free_until(fs, store, {}, fits);
 }

@@ -17,7 +17,7 @@ namespace modelcast {
 
 // Bytes of every regular file under the cache folder, each inode counted once (version
 // folders are hard links into blobs/).
-uint64_t cache_bytes(const std::string& cache_dir);
+uint64_t cache_bytes(FileSystem& fs, const std::string& cache_dir);
 
 // Peak bytes the files to download add to the cache: their decoded sizes plus the largest
 // compressed partial, which lives beside its decoded file until the file completes.

@@ -237,14 +237,14 @@ Status Fetcher::recover_unguarded() {
   FileSystem& fs = *impl_->fs;
   MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(options_.cache_dir + "/lock", false));
   BlobStore store{options_.cache_dir};
-  MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, ""}));  // tmp, blobs, models
+  MC_RETURN_IF_ERROR(check_fixed_folders(fs, ModelPaths{options_.cache_dir, ""}));  // tmp, blobs, models
   MC_RETURN_IF_ERROR(recover_tmp(fs, store));
   // Every model folder under the cache.
   auto names = fs.list_dir(options_.cache_dir + "/models");
   if (!names.ok()) return names.status().code() == StatusCode::kNotFound ? OkStatus() : names.status();
   for (const auto& n : *names) {
     if (n[0] == '.') continue;
-    MC_RETURN_IF_ERROR(check_fixed_folders(ModelPaths{options_.cache_dir, n}));
+    MC_RETURN_IF_ERROR(check_fixed_folders(fs, ModelPaths{options_.cache_dir, n}));
     MC_RETURN_IF_ERROR(recover_model(fs, ModelPaths{options_.cache_dir, n}));
   }
   return OkStatus();
@@ -322,7 +322,7 @@ UpdateResult Fetcher::Impl::UpdateRun::run() {
 
 // The model's folders exist (durably) and nothing half-done is left from a crash.
 Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
-  MC_RETURN_IF_ERROR(check_fixed_folders(paths_));
+  MC_RETURN_IF_ERROR(check_fixed_folders(fs_, paths_));
   const bool first_use = !fs_.exists(paths_.versions_dir());
   MC_RETURN_IF_ERROR(fs_.make_dirs(paths_.versions_dir()));
   // New folders must survive a power cut once a version inside them becomes current.
@@ -487,7 +487,7 @@ Status Fetcher::Impl::UpdateRun::make_room(const Manifest& m) {
   std::set<std::string> reused, seen;
   for (const auto& f : m.files) {
     reused.insert(f.sha256);
-    if (!have_blob(store_, f) && seen.insert(f.sha256).second) missing.push_back(&f);
+    if (!have_blob(fs_, store_, f) && seen.insert(f.sha256).second) missing.push_back(&f);
   }
   return ::modelcast::make_room(fs_, store_, bytes_needed(missing, sink_.body.size()), options_.max_cache_bytes, reused,
                                 "v" + std::to_string(m.version));

@@ -33,7 +33,7 @@ PublishOptions publish_options(const Fixture& f, const std::string& work) {
   o.model = "sentiment";
   o.platform = "android-arm64";
   o.config_path = f.config;
-  o.key_path = f.key;
+  o.key_paths = {f.key};
   o.files = {work + "/model.dat", work + "/labels.txt"};
   o.show_progress = false;
   o.wait_for_lock = false;
