@@ -19,12 +19,15 @@
 #include "modelcast/sha256.h"
 #include "modelcast/xform.h"
 #include "modelcast/xform_encode.h"
+#include "synthetic_weights.h"
 #include "temp_dir.h"
 #include "test_support.h"
 
 using namespace modelcast;
 using modelcast::testing::TempDir;
 using modelcast::testing::contains;
+using modelcast::testing::fine_tune;
+using modelcast::testing::weights;
 
 namespace {
 
@@ -39,31 +42,6 @@ std::string get_file(const std::string& path) {
   Result<std::string> r = read_file(path, 64 << 20);
   REQUIRE_MESSAGE(r.ok(), r.status().message());
   return r.value();
-}
-
-// float32 weights ~ N(0, 0.05), and a fine-tune of them: each times (1 + N(0, r)).
-std::string weights(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.05f);
-  std::string out(count * 4, '\0');
-  for (size_t i = 0; i < count; ++i) {
-    float w = dist(rng);
-    std::memcpy(&out[i * 4], &w, 4);
-  }
-  return out;
-}
-
-std::string fine_tune(const std::string& w, double r, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, static_cast<float>(r));
-  std::string out = w;
-  for (size_t i = 0; i + 4 <= out.size(); i += 4) {
-    float v;
-    std::memcpy(&v, &out[i], 4);
-    v *= 1.0f + dist(rng);
-    std::memcpy(&out[i], &v, 4);
-  }
-  return out;
 }
 
 struct Decoded {
