@@ -141,15 +141,15 @@ Result<StoredBlob> BlobStore::existing(const std::string& sha256, uint64_t size)
   return error(StatusCode::kNotFound, "blob " + sha256 + " is not in the tree");
 }
 
-Status BlobStore::link_into_place(const std::string& tmp_path, const std::string& final_path) {
+Status link_into_place(FileSystem& fs, const std::string& tmp_path, const std::string& final_path) {
   std::string dir = parent_dir(final_path);
-  MC_RETURN_IF_ERROR(fs_.make_dirs(dir));
+  MC_RETURN_IF_ERROR(fs.make_dirs(dir));
   // link() never replaces an existing path, which is the write-if-absent rule itself.
-  Status linked = fs_.link(tmp_path, final_path);
+  Status linked = fs.link(tmp_path, final_path);
   if (linked.code() == StatusCode::kExists) return OkStatus();
   // File systems without hard links: we hold the tree lock and checked absence.
-  if (!linked.ok() && !fs_.rename(tmp_path, final_path).ok()) return linked;
-  return fs_.sync_dir(dir);
+  if (!linked.ok() && !fs.rename(tmp_path, final_path).ok()) return linked;
+  return fs.sync_dir(dir);
 }
 
 Status BlobStore::copy_identity(const std::string& source, const std::string& expected_sha256, BlobTempFile* tmp,
@@ -284,7 +284,7 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   blob.url = blob_url(blob.sha256, keep_zstd);
   if (!keep_zstd) MC_RETURN_IF_ERROR(copy_identity(source, blob.sha256, &tmp, label, show_progress));
   MC_RETURN_IF_ERROR(tmp.sync_and_close());
-  MC_RETURN_IF_ERROR(link_into_place(tmp.path(), root_ + "/" + blob.url));
+  MC_RETURN_IF_ERROR(link_into_place(fs_, tmp.path(), root_ + "/" + blob.url));
   blob.created = true;
   return blob;
 }

@@ -45,11 +45,15 @@ class BlobStore {
   Result<StoredBlob> existing(const std::string& sha256, uint64_t size) const;
   Status copy_identity(const std::string& source, const std::string& expected_sha256, BlobTempFile* tmp,
                        const std::string& label, bool show_progress);
-  Status link_into_place(const std::string& tmp_path, const std::string& final_path);
 
   FileSystem& fs_;
   std::string root_;
   std::string tmp_dir_;
 };
+
+// Puts a finished, synced temp file at its content-addressed path in the tree: linked,
+// never replacing what is there (the same path always means the same bytes), then the
+// folder synced. Blobs, deltas and transformed blobs all land this way.
+Status link_into_place(FileSystem& fs, const std::string& tmp_path, const std::string& final_path);
 
 }  // namespace modelcast

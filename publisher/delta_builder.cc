@@ -1,19 +1,17 @@
 #include "delta_builder.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
 #include <set>
 #include <vector>
 
+#include "blob_store.h"
 #include "modelcast/fs.h"
+#include "modelcast/manifest.h"
 #include "modelcast/sha256.h"
 #include "modelcast/xform_encode.h"
 #include "modelcast/zstd_patch.h"
@@ -26,20 +24,19 @@ namespace modelcast {
 namespace {
 
 constexpr size_t kReadBlock = 1 << 20;
-constexpr int kMaxBaseWindowLog = 27;  // the window limit of every stored zstd blob
 
-// A file in the tmp folder, removed on destruction (after it was linked into place, the
-// tree keeps its own link).
+// A path in the tmp folder, removed on destruction (once linked into place, the tree keeps
+// its own link). The encoders create the file; the builder syncs it before linking.
 class ScratchFile {
  public:
-  ScratchFile() = default;
+  explicit ScratchFile(FileSystem& fs) : fs_(fs) {}
   ScratchFile(const ScratchFile&) = delete;
   ScratchFile& operator=(const ScratchFile&) = delete;
   ~ScratchFile() {
-    if (!path_.empty()) ::unlink(path_.c_str());
+    if (!path_.empty()) (void)fs_.remove_all(path_);
   }
   Status create(const std::string& dir, const std::string& kind, const std::string& extension = "") {
-    MC_RETURN_IF_ERROR(make_dirs(dir));
+    MC_RETURN_IF_ERROR(fs_.make_dirs(dir));
     std::random_device rd;
     path_ = dir + "/" + kind + "." + std::to_string(::getpid()) + "." + std::to_string(rd()) + ".tmp" + extension;
     return OkStatus();
@@ -47,17 +44,9 @@ class ScratchFile {
   const std::string& path() const { return path_; }
 
  private:
+  FileSystem& fs_;
   std::string path_;
 };
-
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-Status io_error(const std::string& what, int err) { return error(StatusCode::kIOError, what + ": " + std::strerror(err)); }
 
 // ".tflite" for "models/x.tflite": the model readers use it to tell ONNX from other bytes.
 std::string extension_of(const std::string& file_path) {
@@ -78,29 +67,13 @@ std::vector<TensorExtent> tensor_extents(const std::string& path) {
   return {};
 }
 
-Result<uint64_t> file_size(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return io_error(path, errno);
-  return static_cast<uint64_t>(st.st_size);
-}
-
-// fsync of the finished temp file, then link into place (never replacing: content
-// addressed) and fsync of the folder, so a manifest naming the file survives a crash.
-Status place(const std::string& tmp_path, const std::string& final_path) {
-  int fd = ::open(tmp_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io_error(tmp_path, errno);
-  FdCloser closer{fd};
-  MC_RETURN_IF_ERROR(fsync_fd(fd, tmp_path));
-  const std::string dir = parent_dir(final_path);
-  MC_RETURN_IF_ERROR(make_dirs(dir));
-  if (::link(tmp_path.c_str(), final_path.c_str()) != 0) {
-    int e = errno;
-    if (e == EEXIST) return OkStatus();
-    if (e != EPERM && e != ENOTSUP && e != EXDEV) return io_error(final_path, e);
-    // File systems without hard links: we hold the tree lock and checked absence.
-    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) return io_error(final_path, errno);
-  }
-  return fsync_dir(dir);
+// Syncs a finished temp file and links it into place (content addressed: never replacing),
+// so a manifest naming it survives a crash.
+Status place(FileSystem& fs, const std::string& tmp_path, const std::string& final_path) {
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs.open_writable(tmp_path, WriteMode::kAppend));
+  MC_RETURN_IF_ERROR(file->sync());
+  MC_RETURN_IF_ERROR(file->close());
+  return link_into_place(fs, tmp_path, final_path);
 }
 
 struct DCtxFree {
@@ -109,16 +82,12 @@ struct DCtxFree {
 
 // Decompresses a stored zstd blob into `out_path`, streaming, and checks it is the content
 // the manifest named: a delta made from anything else would fail on every device.
-Status decompress_blob(const std::string& blob_path, const DeltaBase& base, const std::string& out_path) {
-  int in = ::open(blob_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return io_error(blob_path, errno);
-  FdCloser in_closer{in};
-  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0) return io_error(out_path, errno);
-  FdCloser out_closer{out};
+Status decompress_blob(FileSystem& fs, const std::string& blob_path, const DeltaBase& base, const std::string& out_path) {
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs.open_readable(blob_path));
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs.open_writable(out_path, WriteMode::kTruncate));
   std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
   if (!dctx) return error(StatusCode::kIOError, "zstd: out of memory");
-  ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kMaxBaseWindowLog);
+  ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
   std::vector<char> in_buf(kReadBlock), out_buf(ZSTD_DStreamOutSize());
   Sha256 hash;
   uint64_t produced = 0;
@@ -131,15 +100,13 @@ Status decompress_blob(const std::string& blob_path, const DeltaBase& base, cons
     produced += output.pos;
     if (produced > base.size) return error(StatusCode::kHashMismatch, blob_path + ": decodes to more than its size");
     hash.update(out_buf.data(), output.pos);
-    MC_RETURN_IF_ERROR(write_all(out, std::string_view(out_buf.data(), output.pos), out_path));
+    MC_RETURN_IF_ERROR(out->append(out_buf.data(), output.pos));
     return output.pos;
   };
   for (;;) {
-    ssize_t n = ::read(in, in_buf.data(), in_buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_error(blob_path, errno);
+    MC_ASSIGN_OR_RETURN(size_t n, in->read(in_buf.data(), in_buf.size()));
     if (n == 0) break;
-    ZSTD_inBuffer input{in_buf.data(), static_cast<size_t>(n), 0};
+    ZSTD_inBuffer input{in_buf.data(), n, 0};
     while (input.pos < input.size) MC_RETURN_IF_ERROR(pump(&input).status());
   }
   // What the decoder still holds after the last input.
@@ -151,18 +118,18 @@ Status decompress_blob(const std::string& blob_path, const DeltaBase& base, cons
   if (last != 0 || produced != base.size || hash.finish_hex() != base.sha256)
     return error(StatusCode::kHashMismatch,
                  blob_path + ": does not decode to the content its manifest names; run `modelcast verify`");
-  return OkStatus();
+  return out->close();
 }
 
 // The content of `base` as a file: its identity blob in place, or a decompressed copy.
-Result<std::string> base_content(const std::string& root, const DeltaBase& base, ScratchFile* scratch,
+Result<std::string> base_content(FileSystem& fs, const std::string& root, const DeltaBase& base, ScratchFile* scratch,
                                  const std::string& tmp_dir, const std::string& extension) {
   const std::string blob = root + "/" + base.url;
   if (base.encoding == "identity") return blob;
   if (base.encoding != "zstd")
     return error(StatusCode::kInvalidArgument, blob + ": a delta base must be an identity or zstd blob");
   MC_RETURN_IF_ERROR(scratch->create(tmp_dir, "base", extension));
-  MC_RETURN_IF_ERROR(decompress_blob(blob, base, scratch->path()));
+  MC_RETURN_IF_ERROR(decompress_blob(fs, blob, base, scratch->path()));
   return scratch->path();
 }
 
@@ -194,17 +161,18 @@ Result<std::optional<BlobV2>> DeltaBuilder::build_xform_blob(const DeltaRequest&
                                                              const std::vector<TensorExtent>& target_tensors) {
   const std::string url = blob_url_for(r.sha256, "xform");
   const std::string final_path = root_ + "/" + url;
-  if (path_exists(final_path)) {
-    MC_ASSIGN_OR_RETURN(uint64_t stored, file_size(final_path));
+  if (fs_.exists(final_path)) {
+    MC_ASSIGN_OR_RETURN(FileInfo info, fs_.stat(final_path));
+    const uint64_t stored = info.size;
     if (stored >= r.plain_stored_size) return std::optional<BlobV2>();
     return std::optional<BlobV2>(BlobV2{"xform", stored, url, {}});
   }
   MC_ASSIGN_OR_RETURN(std::vector<XformSegment> plan, plan_xform(r.source_path, "", target_tensors));
-  ScratchFile tmp;
+  ScratchFile tmp(fs_);
   MC_RETURN_IF_ERROR(tmp.create(tmp_dir_, "xf"));
   MC_ASSIGN_OR_RETURN(uint64_t stored, xform_encode_file(r.source_path, "", plan, tmp.path()));
   if (stored >= r.plain_stored_size) return std::optional<BlobV2>();
-  MC_RETURN_IF_ERROR(place(tmp.path(), final_path));
+  MC_RETURN_IF_ERROR(place(fs_, tmp.path(), final_path));
   return std::optional<BlobV2>(BlobV2{"xform", stored, url, {}});
 }
 
@@ -214,23 +182,24 @@ Result<std::optional<DeltaV2>> DeltaBuilder::build_delta(const DeltaRequest& r,
   // Deltas are content-addressed: one written by an earlier publish was the best then.
   for (const char* encoding : {"zstd-patch", "xform"}) {
     const std::string path = root_ + "/" + delta_url(base.sha256, r.sha256, encoding);
-    if (!path_exists(path)) continue;
+    if (!fs_.exists(path)) continue;
     MC_ASSIGN_OR_RETURN(DeltaV2 d, existing_delta(path, base, r.sha256, encoding));
     if (d.stored_size >= best_full) return std::optional<DeltaV2>();
     return std::optional<DeltaV2>(std::move(d));
   }
 
-  ScratchFile base_copy;
-  MC_ASSIGN_OR_RETURN(std::string base_path, base_content(root_, base, &base_copy, tmp_dir_, extension_of(r.file_path)));
+  ScratchFile base_copy(fs_);
+  MC_ASSIGN_OR_RETURN(std::string base_path,
+                      base_content(fs_, root_, base, &base_copy, tmp_dir_, extension_of(r.file_path)));
 
-  ScratchFile patch;
+  ScratchFile patch(fs_);
   MC_RETURN_IF_ERROR(patch.create(tmp_dir_, "zstpatch"));
   uint64_t patch_size = std::numeric_limits<uint64_t>::max();
   Result<uint64_t> patched = zstd_patch_encode_file(r.source_path, base_path, patch.path());
   if (patched.ok()) patch_size = patched.value();
   else if (patched.status().code() != StatusCode::kInvalidArgument) return patched.status();  // else: too large to patch
 
-  ScratchFile xfd;
+  ScratchFile xfd(fs_);
   MC_RETURN_IF_ERROR(xfd.create(tmp_dir_, "xfd"));
   MC_ASSIGN_OR_RETURN(std::vector<XformSegment> plan,
                       plan_xform(r.source_path, base_path, target_tensors, tensor_extents(base_path)));
@@ -242,7 +211,7 @@ Result<std::optional<DeltaV2>> DeltaBuilder::build_delta(const DeltaRequest& r,
   if (std::min(xfd_size, patch_size) >= best_full) return std::optional<DeltaV2>();
   MC_ASSIGN_OR_RETURN(FileDigest digest, sha256_file(chosen));
   const std::string url = delta_url(base.sha256, r.sha256, encoding);
-  MC_RETURN_IF_ERROR(place(chosen, root_ + "/" + url));
+  MC_RETURN_IF_ERROR(place(fs_, chosen, root_ + "/" + url));
   return std::optional<DeltaV2>(DeltaV2{base.sha256, encoding, digest.size, digest.sha256, url});
 }
 

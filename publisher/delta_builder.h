@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "modelcast/file_system.h"
 #include "modelcast/manifest_v2.h"
 #include "modelcast/model_info.h"
 #include "modelcast/status.h"
@@ -54,7 +55,10 @@ struct DeltaResult {
 class DeltaBuilder {
  public:
   // `tmp_dir` must be on the same file system as the tree (files are linked into place).
-  DeltaBuilder(std::string tree_root, std::string tmp_dir) : root_(std::move(tree_root)), tmp_dir_(std::move(tmp_dir)) {}
+  // The builder's own reads and writes go through `fs`; the encoders map or pread the
+  // files they are given directly (memory maps are outside the seam).
+  DeltaBuilder(std::string tree_root, std::string tmp_dir, FileSystem& fs = *posix_file_system())
+      : fs_(fs), root_(std::move(tree_root)), tmp_dir_(std::move(tmp_dir)) {}
 
   Result<DeltaResult> build(const DeltaRequest& request);
 
@@ -63,6 +67,7 @@ class DeltaBuilder {
   Result<std::optional<DeltaV2>> build_delta(const DeltaRequest& r, const std::vector<TensorExtent>& target_tensors,
                                              const DeltaBase& base, uint64_t best_full);
 
+  FileSystem& fs_;
   std::string root_;
   std::string tmp_dir_;
 };

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "modelcast/fs.h"
 #include "modelcast/sha256.h"
@@ -15,6 +17,8 @@
 namespace modelcast {
 
 namespace {
+
+constexpr size_t kDeltaReadBytes = 1 << 20;
 
 class Fd {
  public:
@@ -51,12 +55,29 @@ Status check_delta_bytes(const DeltaToApply& d) {
   return OkStatus();
 }
 
-Status apply_xform(const DeltaToApply& d, const std::string& out_path) {
-  Fd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (out.get() < 0) return error(StatusCode::kIOError, out_path + ": " + std::strerror(errno));
-  Result<XformDecoded> r = xform_decode_file(d.delta_path, d.base_path, d.size, d.sha256, out.get());
-  if (!r.ok()) return r.status().with_context("xform delta");
-  return fsync_fd(out.get(), out_path);
+// The delta is read and the output written through the FileSystem; the base is read with
+// pread at each segment's offset (the one access the seam does not carry).
+Status apply_xform(FileSystem& fs, const DeltaToApply& d, const std::string& out_path) {
+  Fd base(::open(d.base_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (base.get() < 0) return open_failure("base of delta", d.base_path, errno);
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> delta, fs.open_readable(d.delta_path));
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs.open_writable(out_path, WriteMode::kTruncate));
+  XformDecoder decoder(base.get(), d.size, [&out](const uint8_t* data, size_t size) {
+    return out->append(reinterpret_cast<const char*>(data), size);
+  });
+  const std::string what = "xform delta " + d.delta_path;
+  std::vector<char> buf(kDeltaReadBytes);
+  for (;;) {
+    MC_ASSIGN_OR_RETURN(size_t n, delta->read(buf.data(), buf.size()));
+    if (n == 0) break;
+    MC_RETURN_IF_ERROR(decoder.feed(buf.data(), n).with_context(what));
+  }
+  Result<std::string> digest = decoder.finish();
+  if (!digest.ok()) return digest.status().with_context(what);
+  if (digest.value() != d.sha256)
+    return error(StatusCode::kHashMismatch, what + ": decodes to sha256 " + digest.value() + ", expected " + d.sha256);
+  MC_RETURN_IF_ERROR(out->sync());
+  return out->close();
 }
 
 Status apply_zstd_patch(const DeltaToApply& d, const std::string& out_path) {
@@ -78,7 +99,7 @@ Status apply_delta(FileSystem& fs, const DeltaToApply& d, const std::string& out
     s = error(StatusCode::kUnsupportedFeature, "delta " + d.delta_path + ": unknown encoding \"" + d.encoding + "\"");
   if (s.ok()) s = check_delta_bytes(d);
   if (s.ok()) s = check_base(d);
-  if (s.ok()) s = d.encoding == "xform" ? apply_xform(d, out_path) : apply_zstd_patch(d, out_path);
+  if (s.ok()) s = d.encoding == "xform" ? apply_xform(fs, d, out_path) : apply_zstd_patch(d, out_path);
   if (!s.ok()) (void)fs.remove_all(out_path);  // never leave a wrong or partial file behind
   return s;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "modelcast/file_system.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -40,9 +41,9 @@ class MappedFile {
   static Result<MappedFile> open_read(const std::string& path) {
     MappedFile f;
     f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (f.fd_ < 0) return failure(path, errno);
+    if (f.fd_ < 0) return errno_status(path, errno);
     struct stat st;
-    if (::fstat(f.fd_, &st) != 0) return failure(path, errno);
+    if (::fstat(f.fd_, &st) != 0) return errno_status(path, errno);
     if (!S_ISREG(st.st_mode)) return error(StatusCode::kInvalidArgument, path + ": not a regular file");
     MC_RETURN_IF_ERROR(f.map(path, static_cast<uint64_t>(st.st_size), PROT_READ, MAP_PRIVATE));
     ::posix_madvise(f.data_, f.size_, POSIX_MADV_SEQUENTIAL);
@@ -54,8 +55,8 @@ class MappedFile {
   static Result<MappedFile> create_write(const std::string& path, uint64_t size) {
     MappedFile f;
     f.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f.fd_ < 0) return failure(path, errno);
-    if (::ftruncate(f.fd_, static_cast<off_t>(size)) != 0) return failure(path, errno);
+    if (f.fd_ < 0) return errno_status(path, errno);
+    if (::ftruncate(f.fd_, static_cast<off_t>(size)) != 0) return errno_status(path, errno);
     MC_RETURN_IF_ERROR(f.map(path, size, PROT_READ | PROT_WRITE, MAP_SHARED));
     return f;
   }
@@ -72,10 +73,6 @@ class MappedFile {
   }
 
  private:
-  static Status failure(const std::string& path, int err) {
-    return error(err == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError, path + ": " + std::strerror(err));
-  }
-
   Status map(const std::string& path, uint64_t size, int prot, int flags) {
     if (size == 0) return OkStatus();
     if (size > static_cast<uint64_t>(SIZE_MAX))
