@@ -163,13 +163,14 @@ ModelState read_state(FileSystem& fs, const ModelPaths& paths) {
   s.last_reason = str("last_reason");
   s.last_message = str("last_message");
   s.bad_manifest_sha256 = str("bad_manifest_sha256");
+  s.network_failures = u64("network_failures");
   return s;
 }
 
 Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& s) {
   Json j = {{"highest_seen", s.highest_seen}, {"etag", s.etag},           {"etag_version", s.etag_version},
             {"last_check", s.last_check},     {"last_status", s.last_status}, {"last_reason", s.last_reason},
-            {"last_message", s.last_message}};
+            {"last_message", s.last_message}, {"network_failures", s.network_failures}};
   if (!s.bad_manifest_sha256.empty()) j["bad_manifest_sha256"] = s.bad_manifest_sha256;
   return fs.write_file_atomic(paths.state_path(), pretty_json(j));
 }

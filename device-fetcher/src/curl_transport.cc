@@ -130,6 +130,10 @@ class CurlTransport : public HttpTransport {
       ex->response = HttpResponse();  // a new header block (after a redirect or 100-continue)
     } else if (header_is(line, "etag")) {
       ex->response.etag = header_value(line);
+    } else if (header_is(line, "retry-after")) {
+      std::string v = header_value(line);  // seconds; the HTTP-date form is ignored
+      if (!v.empty() && v.size() <= 9 && v.find_first_not_of("0123456789") == std::string::npos)
+        ex->response.retry_after_s = std::stoll(v);
     } else if (header_is(line, "content-range")) {
       std::string v = header_value(line);  // "bytes 100-999/1000"
       size_t sp = v.find(' ');

@@ -399,9 +399,11 @@ Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats*
     last = s;
     const bool resumed_attempt = offset.value() > 0;
     const int http = writer.http_status();
-    if (s.code() == StatusCode::kNetwork && http != 416 && http < 400) {
+    if (s.code() == StatusCode::kNetwork && http != 416 && (http < 400 || http >= 500)) {
       writer.close_quietly();  // keep the .part: the next attempt (or update) resumes from it
-      if (network_retries++ < p.max_retries) continue;
+      const bool again = p.wait_before_retry ? p.wait_before_retry(network_retries) : network_retries < p.max_retries;
+      ++network_retries;
+      if (again) continue;
       break;
     }
     writer.discard();

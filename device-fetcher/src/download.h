@@ -36,6 +36,9 @@ struct DownloadParams {
   std::string base_url;  // without a trailing '/'
   HttpRequest request_template;  // user agent and timeouts
   int max_retries = 2;
+  // Called before retry n (0-based) after a network failure; false: give up. Null: retry
+  // at once while max_retries allows.
+  std::function<bool(int)> wait_before_retry;
   // Called with each chunk's wire byte count (resumed bytes count once, when replayed);
   // an error (kCancelled) stops the download.
   std::function<Status(uint64_t)> on_bytes;

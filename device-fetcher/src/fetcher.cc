@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "backoff.h"
 #include "cache.h"
 #include "disk_budget.h"
 #include "health_check.h"
@@ -126,6 +127,13 @@ struct Fetcher::Impl {
   std::atomic<std::thread::id> updating_thread{};  // holder of transport_mu (re-entry check)
 
   bool is_cancelled(uint64_t ticket) const { return ticket <= cancelled_through; }
+  std::shared_ptr<RetryAfterRecorder> recorder;  // wraps `transport`: the server's Retry-After
+  Backoff backoff;
+
+  RetryParams retry_params(const FetcherOptions& o, UpdateResult* result, uint64_t ticket) {
+    return RetryParams{BackoffPolicy{o.retry_base_ms, o.retry_max_ms}, o.max_retries, &backoff,
+                       [this, ticket] { return is_cancelled(ticket); }, recorder.get(), &result->retries};
+  }
 
   class UpdateRun;
 };
@@ -165,6 +173,7 @@ class Fetcher::Impl::UpdateRun {
   Status check_config_fits(const Manifest& m) const;
   Status install(const SignedManifest& sm);
   void report(const Status& s);
+  void suggest_next_check();
   void record_check();
 
   const uint64_t ticket_;
@@ -216,7 +225,9 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   o.cache_dir = absolute(o.cache_dir);
   std::unique_ptr<Fetcher> f(new Fetcher(std::move(o)));
   f->impl_->fs = f->options_.file_system;
-  f->impl_->transport = f->options_.transport ? f->options_.transport : std::shared_ptr<HttpTransport>(make_default_transport());
+  f->impl_->recorder = std::make_shared<RetryAfterRecorder>(
+      f->options_.transport ? f->options_.transport : std::shared_ptr<HttpTransport>(make_default_transport()));
+  f->impl_->transport = f->impl_->recorder;
   f->impl_->clock = f->options_.clock ? f->options_.clock : std::shared_ptr<Clock>(f->options_.file_system);
   f->impl_->network_metered = f->options_.network_metered;
   return f;
@@ -316,6 +327,7 @@ UpdateResult Fetcher::Impl::UpdateRun::run() {
   read_active();
   s = check_for_update();
   report(s);
+  suggest_next_check();
   record_check();
   return result_;
 }
@@ -399,7 +411,11 @@ Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
   req.url = sink_.url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
   if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty()) req.if_none_match = state_.etag;
-  return impl_.transport->get(req, sink_);
+  return run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
+    sink_.response = HttpResponse();
+    sink_.body.clear();
+    return impl_.transport->get(req, sink_);
+  });
 }
 
 // Authentic and meant for this stream.
@@ -517,6 +533,8 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   dp.max_retries = options_.max_retries;
   const int64_t deadline_ms = update_deadline_ms(options_, progress.bytes_total);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  const RetryParams retry = impl_.retry_params(options_, &result_, ticket_);
+  dp.wait_before_retry = [&retry](int attempt) { return wait_before_retry(retry, attempt); };
   dp.on_bytes = [&](uint64_t n) -> Status {
     progress.bytes_done += n;
     if (std::chrono::steady_clock::now() > deadline)
@@ -533,6 +551,7 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     DownloadStats stats;
     Status s = download_blob(dp, *needed[i], &stats);
     result_.bytes_downloaded += stats.wire_bytes;
+    if (!s.ok() && impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");  // perhaps while waiting to retry
     MC_RETURN_IF_ERROR(s);
     result_.files_downloaded++;
   }
@@ -613,6 +632,19 @@ void Fetcher::Impl::UpdateRun::report(const Status& s) {
   }
 }
 
+// After a network failure: when the app should check again (backoff.h), growing with the
+// failures in a row that state.json counts.
+void Fetcher::Impl::UpdateRun::suggest_next_check() {
+  if (result_.reason != status_code_name(StatusCode::kNetwork)) {
+    state_.network_failures = 0;
+    return;
+  }
+  state_.network_failures++;
+  const BackoffPolicy next{options_.next_check_base_ms, options_.next_check_max_ms};
+  const int64_t ms = impl_.backoff.next_check_ms(next, state_.network_failures, impl_.recorder->last_retry_after_s());
+  result_.retry_after_s = static_cast<double>(ms) / 1000.0;
+}
+
 // state.json. A check that changed nothing but the time is recorded at most once a
 // minute: each record costs two fsyncs, and an app may check often (a 304 should cost
 // nothing).
@@ -625,7 +657,8 @@ void Fetcher::Impl::UpdateRun::record_check() {
   const bool same = state_.highest_seen == on_disk_.highest_seen && state_.etag == on_disk_.etag &&
                     state_.etag_version == on_disk_.etag_version && state_.last_status == on_disk_.last_status &&
                     state_.last_reason == on_disk_.last_reason && state_.last_message == on_disk_.last_message &&
-                    state_.bad_manifest_sha256 == on_disk_.bad_manifest_sha256;
+                    state_.bad_manifest_sha256 == on_disk_.bad_manifest_sha256 &&
+                    state_.network_failures == on_disk_.network_failures;
   const bool recent =
       state_.last_check >= on_disk_.last_check && state_.last_check - on_disk_.last_check < kStateRefreshSeconds;
   // Failing to record the check (a full disk) changes nothing about the active model.

@@ -80,11 +80,13 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
                            {"bytes_downloaded", r.bytes_downloaded},
                            {"files_downloaded", r.files_downloaded},
                            {"files_reused", r.files_reused},
-                           {"bytes_needed", r.bytes_needed}};
+                           {"bytes_needed", r.bytes_needed},
+                           {"retries", r.retries}};
     if (!r.reason.empty()) {
       out["reason"] = r.reason;
       out["message"] = r.message;
     }
+    if (r.retry_after_s > 0) out["retry_after_s"] = r.retry_after_s;
     print_json(out);
   } else {
     std::cout << modelcast::update_status_name(r.status) << ": " << model;
@@ -217,6 +219,16 @@ int main(int argc, char** argv) {
   update->add_option("--install-token", install_token,
                      "Random per-install token sent in the User-Agent (\"auto\": stored in the cache)");
   update->add_option("--max-cache-bytes", options.max_cache_bytes, "Most bytes the cache may hold (0: no limit)");
+  update->add_option("--retries", options.max_retries, "Retries per request within this update")->capture_default_str();
+  update->add_option("--retry-base-ms", options.retry_base_ms,
+                     "Wait before retry n: random in [0, base * 2^n] ms, capped by --retry-max-ms (0: at once)")
+      ->capture_default_str();
+  update->add_option("--retry-max-ms", options.retry_max_ms, "Longest wait between retries")->capture_default_str();
+  update->add_option("--next-check-base-ms", options.next_check_base_ms,
+                     "After network failures in a row, retry_after_s grows from this (doubling, jittered)")
+      ->capture_default_str();
+  update->add_option("--next-check-max-ms", options.next_check_max_ms, "Cap of the suggested retry_after_s")
+      ->capture_default_str();
   update->add_flag("--json", json, "Print the result as one JSON object");
   update->add_flag("--quiet", quiet, "No progress or reason on stderr");
   bool metered = false, deny_metered = false;
@@ -276,6 +288,9 @@ int main(int argc, char** argv) {
       }
       if (keep < 1) return fail(kExitUsage, "--keep: must be at least 1");
       if (timeout_s < 1) return fail(kExitUsage, "--timeout: must be at least 1 second");
+      if (options.max_retries < 0 || options.retry_base_ms < 0 || options.retry_max_ms < 0 ||
+          options.next_check_base_ms < 0 || options.next_check_max_ms < 0)
+        return fail(kExitUsage, "--retries and the --retry-*/--next-check-* times must not be negative");
       options.keep_versions = static_cast<size_t>(keep);
       options.low_speed_time_ms = timeout_s * 1000;
       options.connect_timeout_ms = std::min(timeout_s, 10) * 1000;

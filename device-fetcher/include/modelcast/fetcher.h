@@ -92,7 +92,15 @@ struct FetcherOptions {
   // 60 s + stored bytes at low_speed_bytes per second, at most 24 hours.
   int64_t update_deadline_ms = 0;
   int manifest_timeout_ms = 30000;  // whole-request deadline for the (small) manifest
-  int max_retries = 2;      // per file within one update, each resuming where the last stopped
+  int max_retries = 2;      // per request within one update, each resuming where the last stopped
+  // Wait before retry n within an update: uniform in [0, min(retry_max_ms, retry_base_ms *
+  // 2^n)] (full jitter), so a fleet does not hit a recovering server in step. 0: at once.
+  int retry_base_ms = 200;
+  int retry_max_ms = 5000;
+  // After `network` failures in a row, UpdateResult::retry_after_s suggests the next check:
+  // the server's Retry-After, else in [cap/2, cap], cap = min(max, base * 2^(failures-1)).
+  int next_check_base_ms = 60000;
+  int next_check_max_ms = 3600000;
   size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
   bool wait_for_lock = true;  // false: an update finding another updater running returns kBusy
   std::shared_ptr<HttpTransport> transport;  // null: make_default_transport()
@@ -125,6 +133,10 @@ struct UpdateResult {
   uint64_t files_downloaded = 0;
   uint64_t files_reused = 0;  // already in the cache (dedupe)
   uint64_t bytes_needed = 0;  // stored bytes of the offered files the cache lacked (also when deferred)
+  uint64_t retries = 0;       // requests repeated within this update after a network failure
+  // After a `network` failure: seconds the app should wait before checking again (grows
+  // with failures in a row, jittered; the server's Retry-After when it sent one). 0 otherwise.
+  double retry_after_s = 0;
 };
 
 struct ModelFile {
@@ -163,6 +175,7 @@ struct ModelState {
   std::string last_message;
   // SHA-256 of a manifest whose version failed the health check: not downloaded again.
   std::string bad_manifest_sha256;
+  uint64_t network_failures = 0;  // updates in a row that ended with reason "network"
 };
 
 class Fetcher {

@@ -35,6 +35,7 @@ struct HttpResponse {
   std::string etag;             // as sent, quotes included; empty when absent
   int64_t content_length = -1;  // -1 when unknown
   uint64_t range_start = 0;     // first byte of a 206 body (from Content-Range)
+  int64_t retry_after_s = -1;   // Retry-After given in seconds (503, 429); -1 when absent or a date
 };
 
 // Receives one response. Returning an error stops the transfer; the transport then
