@@ -74,7 +74,8 @@ size_t options_size(unsigned int version) {
 size_t result_size(unsigned int version) {
   switch (version) {
     case 1: return offsetof(mc_update_result, not_modified);
-    case 2: return sizeof(mc_update_result);
+    case 2: return offsetof(mc_update_result, retries);
+    case 3: return sizeof(mc_update_result);
   }
   return 0;
 }
@@ -239,6 +240,8 @@ int mc_fetcher_update(mc_update_result* result, mc_fetcher* f, const char* model
     full.files_downloaded = r.files_downloaded;
     full.files_reused = r.files_reused;
     full.bytes_needed = r.bytes_needed;
+    full.retries = r.retries;
+    full.retry_after_s = r.retry_after_s;
     std::memcpy(result, &full, n);  // never more than the caller's version has
     f->last_error = r.message;
     if (r.status == modelcast::UpdateStatus::kNone) {

@@ -95,6 +95,11 @@ struct Exchange {
       if (v.compare(0, 6, "bytes ") != 0 || !parse_u64(v, &pos, &first))
         return refuse(error(StatusCode::kNetwork, "transport callback: Content-Range \"" + v.substr(0, 40) + "\" is not bytes N-M/T"));
       response.range_start = first;
+    } else if (iequals(name, "retry-after")) {
+      // Seconds (the HTTP-date form is ignored); backoff.h caps what it honours.
+      size_t pos = 0;
+      uint64_t n = 0;
+      if (parse_u64(v, &pos, &n) && pos == v.size() && n <= 1000000000) response.retry_after_s = static_cast<int64_t>(n);
     }
     return 0;
   }

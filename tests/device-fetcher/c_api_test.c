@@ -73,6 +73,7 @@ typedef struct fake_http {
   int conditional;       /* requests that carried If-None-Match */
   int cancel_in_body;    /* nonzero: report MC_ECANCELLED from the first body chunk on */
   int body_refused;      /* a sink call returned nonzero */
+  int retry_after;       /* > 0: answer 503 with this Retry-After */
 } fake_http;
 
 static int fake_transport(const mc_http_request* req, const mc_http_sink* sink, void* payload) {
@@ -80,6 +81,12 @@ static int fake_transport(const mc_http_request* req, const mc_http_sink* sink, 
   h->requests++;
   const char* prefix = "http://fixture/";
   if (req->version < 1 || strncmp(req->url, prefix, strlen(prefix)) != 0) return MC_ENETWORK;
+  if (h->retry_after > 0) {
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%d", h->retry_after);
+    int rc = sink->status(sink->ctx, 503);
+    return rc == 0 ? sink->header(sink->ctx, "Retry-After", seconds) : rc;
+  }
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", h->root, req->url + strlen(prefix));
   FILE* f = fopen(path, "rb");
@@ -335,6 +342,18 @@ int main(int argc, char** argv) {
     EXPECT(r.status == MC_STATUS_CURRENT);
     EXPECT(r.not_modified == 1);
     EXPECT(http.conditional == 1);
+
+    /* Unavailable for an hour: one request (no retry within the update), the model
+       stays, and the app is told when to check again. */
+    http.retry_after = 3600;
+    int before = http.requests;
+    EXPECT(mc_fetcher_update(&r, f, "classifier") == MC_OK);
+    EXPECT(r.status == MC_STATUS_FALLBACK);
+    EXPECT(strcmp(r.reason, "network") == 0);
+    EXPECT(r.retry_after_s == 3600.0);
+    EXPECT(r.retries == 0);
+    EXPECT(http.requests == before + 1);
+    http.retry_after = 0;
   }
   mc_fetcher_free(f);
 

@@ -184,7 +184,7 @@ typedef struct mc_fetch_options {
 MC_EXTERN int mc_fetch_options_init(mc_fetch_options* options, unsigned int version);
 
 /* ---- Results ---- */
-#define MC_UPDATE_RESULT_VERSION 2
+#define MC_UPDATE_RESULT_VERSION 3
 typedef struct mc_update_result {
   unsigned int version;      /* MC_UPDATE_RESULT_VERSION: how many bytes the library may write */
   /* version 1 */
@@ -200,9 +200,13 @@ typedef struct mc_update_result {
   uint64_t files_downloaded;
   uint64_t files_reused;     /* already in the cache */
   uint64_t bytes_needed;     /* stored bytes the offered version needed (set when deferred too) */
+  /* version 3 */
+  uint64_t retries;          /* requests repeated within this update after network failures */
+  double retry_after_s;      /* after reason "network": seconds to wait before the next check
+                                (the server's Retry-After, else growing and jittered); else 0 */
 } mc_update_result;
 
-#define MC_UPDATE_RESULT_INIT { MC_UPDATE_RESULT_VERSION, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0 }
+#define MC_UPDATE_RESULT_INIT { MC_UPDATE_RESULT_VERSION, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0.0 }
 MC_EXTERN int mc_update_result_init(mc_update_result* result, unsigned int version);
 
 typedef struct mc_fetcher mc_fetcher;
