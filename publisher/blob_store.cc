@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -287,6 +288,44 @@ Result<StoredBlob> BlobStore::put_file(const std::string& source, const std::str
   MC_RETURN_IF_ERROR(link_into_place(fs_, tmp.path(), root_ + "/" + blob.url));
   blob.created = true;
   return blob;
+}
+
+Result<std::vector<BlobPart>> BlobStore::split_into_parts(const std::string& blob_url, uint64_t max_part_bytes) {
+  const std::string path = root_ + "/" + blob_url;
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs_.open_readable(path, /*follow_links=*/false));
+  const uint64_t total = in->info().size;
+  if (max_part_bytes == 0 || total <= max_part_bytes)
+    return error(StatusCode::kInvalidArgument, blob_url + ": " + std::to_string(total) + " bytes need no parts");
+  const uint64_t count = (total + max_part_bytes - 1) / max_part_bytes;
+  if (count > kMaxParts)
+    return error(StatusCode::kInvalidArgument, blob_url + ": would need " + std::to_string(count) + " parts, more than " +
+                                                   std::to_string(kMaxParts) + "; raise the host's file limit");
+  const uint64_t part_size = (total + count - 1) / count;
+  std::vector<BlobPart> parts;
+  std::vector<char> buf(kReadBlock);
+  for (uint64_t offset = 0; offset < total;) {
+    const uint64_t want = std::min(part_size, total - offset);
+    BlobTempFile tmp(fs_);
+    MC_RETURN_IF_ERROR(tmp.create(tmp_dir_));
+    Sha256 hash;
+    for (uint64_t done = 0; done < want;) {
+      MC_ASSIGN_OR_RETURN(size_t n, in->read(buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), want - done))));
+      if (n == 0) return error(StatusCode::kIOError, path + ": shorter than " + std::to_string(total) + " bytes while splitting");
+      hash.update(buf.data(), n);
+      MC_RETURN_IF_ERROR(tmp.write(buf.data(), n));
+      done += n;
+    }
+    MC_RETURN_IF_ERROR(tmp.sync_and_close());
+    BlobPart part{hash.finish_hex(), want, ""};
+    part.url = part_url(part.sha256);
+    MC_RETURN_IF_ERROR(link_into_place(fs_, tmp.path(), root_ + "/" + part.url));
+    parts.push_back(std::move(part));
+    offset += want;
+  }
+  in.reset();
+  MC_RETURN_IF_ERROR(fs_.remove_all(path));
+  MC_RETURN_IF_ERROR(fs_.sync_dir(parent_dir(path)));
+  return parts;
 }
 
 }  // namespace modelcast

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "modelcast/file_system.h"
+#include "modelcast/manifest_v2.h"
 #include "modelcast/status.h"
 
 namespace modelcast {
@@ -40,6 +41,12 @@ class BlobStore {
 
   // Stores the content of `source`; `label` names it in progress lines and errors.
   Result<StoredBlob> put_file(const std::string& source, const std::string& label, bool show_progress);
+
+  // Splits the stored blob at `blob_url` (tree-relative) into the fewest equal parts of at
+  // most `max_part_bytes` (2 to kMaxParts of them) under parts/sha256/, streaming, each
+  // written only when absent and fsynced; then removes the blob file, so nothing larger
+  // than the limit stays in the tree. Returns the parts in order.
+  Result<std::vector<BlobPart>> split_into_parts(const std::string& blob_url, uint64_t max_part_bytes);
 
  private:
   Result<StoredBlob> existing(const std::string& sha256, uint64_t size) const;

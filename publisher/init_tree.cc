@@ -56,11 +56,15 @@ Result<InitResult> init_tree(const InitOptions& options) {
     if (!is_empty_dir(root)) return error(StatusCode::kExists, root + ": folder is not empty; init needs a new or empty folder");
   }
 
+  TreeSettings settings;
+  settings.base_url = options.base_url;
+  if (!options.host.empty()) {
+    MC_ASSIGN_OR_RETURN(settings.max_file_bytes, host_max_file_bytes(options.host));
+    settings.host = options.host;
+  }
   MC_ASSIGN_OR_RETURN(GitRepo repo, open_or_create_repo(root));
   for (const char* dir : {"blobs/sha256", "manifests", "keys"}) MC_RETURN_IF_ERROR(make_dirs(root + "/" + dir));
 
-  TreeSettings settings;
-  settings.base_url = options.base_url;
   std::vector<std::pair<std::string, std::string>> files = {
       {kSettingsFile, pretty_json(settings_to_json(settings))},
       {"_headers", cache_headers_file()},

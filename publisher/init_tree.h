@@ -11,6 +11,7 @@ struct InitOptions {
   std::string tree;
   std::string base_url;  // optional
   std::string now;       // RFC 3339 UTC, for the catalog
+  std::string host;      // "github-pages", "cloudflare-pages", "none" or empty (none)
 };
 
 struct InitResult {

@@ -15,6 +15,7 @@
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 #include "keyset.h"
 #include "next_version.h"
@@ -173,6 +174,10 @@ Result<StreamState> read_stream_state(const Tree& tree, const std::string& model
     if (!parsed.ok())
       return parsed.status().with_context(tree.path(current_rel) + " (the current manifest; run `modelcast verify`)");
     state.previous = std::move(parsed->manifest);
+    // The format 1 document requires kFormat2Feature only because of how its files are
+    // stored (parts); it is not part of what the publisher was asked to require.
+    auto& features = state.previous->requirements.features;
+    features.erase(std::remove(features.begin(), features.end(), kFormat2Feature), features.end());
   }
   state.last_version = state.previous ? state.previous->version : 0;
   std::vector<std::string> ignored;
@@ -198,8 +203,8 @@ Manifest draft_manifest(const PublishOptions& o, const std::string& channel, con
 }
 
 // Stores every source file as a blob and lists it in `next`.
-Status store_files(BlobStore& store, const std::vector<SourceFile>& sources, bool show_progress, Manifest* next,
-                   PublishResult* result) {
+Status store_files(BlobStore& store, const std::vector<SourceFile>& sources, bool show_progress, uint64_t max_file_bytes,
+                   Manifest* next, PublishResult* result) {
   for (const auto& f : sources) {
     MC_ASSIGN_OR_RETURN(StoredBlob blob, store.put_file(f.source, f.path, show_progress));
     FileEntry e;
@@ -211,13 +216,44 @@ Status store_files(BlobStore& store, const std::vector<SourceFile>& sources, boo
     e.stored_size = blob.stored_size;
     next->files.push_back(e);
     if (blob.created) result->blobs_created.push_back(blob.url);
-    // Chunked blobs or blobs kept out of history are a later step; until then, say so
-    // before a push is rejected.
-    if (blob.stored_size > kLargeBlobWarningBytes)
-      std::fprintf(stderr, "warning: %s is stored as %s; GitHub refuses files over 100 MB and Cloudflare Pages over 25 MiB\n",
+    // A tree that does not name its host gets no parts; say so before a push is rejected.
+    if (max_file_bytes == 0 && blob.stored_size > kLargeBlobWarningBytes)
+      std::fprintf(stderr,
+                   "warning: %s is stored as %s; GitHub refuses files over 100 MB and Cloudflare Pages over 25 MiB "
+                   "(set the host with `modelcast init --host` to publish large files as parts)\n",
                    blob.url.c_str(), human_size(blob.stored_size).c_str());
   }
   return OkStatus();
+}
+
+// Every stored blob above the host's file limit becomes parts (FORMAT.md "Format 2"); the
+// whole blob file is removed so it is never committed.
+Status split_large_blobs(BlobStore& store, uint64_t max_file_bytes, ManifestV2* next, PublishResult* result) {
+  if (max_file_bytes == 0) return OkStatus();
+  for (auto& f : next->files) {
+    for (auto& b : f.blobs) {
+      if (b.stored_size <= max_file_bytes || b.url.empty()) continue;
+      MC_ASSIGN_OR_RETURN(b.parts, store.split_into_parts(b.url, max_file_bytes));
+      auto& created = result->blobs_created;
+      created.erase(std::remove(created.begin(), created.end(), b.url), created.end());
+      for (const auto& p : b.parts) created.push_back(p.url);
+      b.url.clear();
+    }
+  }
+  return OkStatus();
+}
+
+// Tree-relative paths of every stored file a format 2 manifest names.
+std::vector<std::string> stored_paths(const ManifestV2& m) {
+  std::vector<std::string> out;
+  for (const auto& f : m.files) {
+    for (const auto& b : f.blobs) {
+      if (!b.url.empty()) out.push_back(b.url);
+      for (const auto& p : b.parts) out.push_back(p.url);
+    }
+    for (const auto& d : f.deltas) out.push_back(d.url);
+  }
+  return out;
 }
 
 // True when `next` has the current version's content and that version is not due for a
@@ -283,7 +319,10 @@ Result<PublishResult> publish(const PublishOptions& o) {
 
   Manifest next = draft_manifest(o, channel, config);
   BlobStore store(tree.root(), locked.tmp_dir(), fs);
-  MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, &next, &result));
+  const uint64_t max_file_bytes = tree.settings().max_file_bytes;
+  MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, max_file_bytes, &next, &result));
+  ManifestV2 next2 = manifest_v2_from_v1(next);
+  MC_RETURN_IF_ERROR(split_large_blobs(store, max_file_bytes, &next2, &result));
   if (stream.previous) {
     MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next, now, o.refresh_within_days, &result));
     if (unchanged) {
@@ -297,21 +336,30 @@ Result<PublishResult> publish(const PublishOptions& o) {
   next.version = stream.last_version + 1;
   next.published_at = format_timestamp(now);
   next.expires_at = format_timestamp(now + int64_t{days} * 86400);
-  MC_ASSIGN_OR_RETURN(std::string signed_text, sign_manifest(next, signers));
+  next2.version = next.version;
+  next2.published_at = next.published_at;
+  next2.expires_at = next.expires_at;
+  // The format 1 document is derived from the format 2 one (it may require kFormat2Feature).
+  MC_ASSIGN_OR_RETURN(Manifest next1, manifest_v1_from_v2(next2));
+  MC_ASSIGN_OR_RETURN(std::string signed_v2, sign_manifest_v2(next2, signers));
+  MC_ASSIGN_OR_RETURN(std::string signed_v1, sign_manifest(next1, signers));
   const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);
   // Everything the commit holds, recorded before the first manifest is written, so an
   // interrupted publish is committed by the next command. Unchanged files (the key, the
   // settings) add nothing to the commit; blobs already committed are not re-read.
-  std::vector<std::string> commit_paths;
-  for (const auto& f : next.files) commit_paths.push_back(f.url);
-  for (const auto& rel : {versioned_rel, result.manifest_path, std::string(kGitAttributesFile)}) commit_paths.push_back(rel);
+  std::vector<std::string> commit_paths = stored_paths(next2);
+  for (const auto& rel : {versioned_rel, result.manifest_path, TreeLayout::versioned_manifest_v2(o.model, channel, o.platform, next.version),
+                          TreeLayout::current_manifest_v2(o.model, channel, o.platform), std::string(kGitAttributesFile)})
+    commit_paths.push_back(rel);
   for (const auto& rel : signing_key_paths(keys)) commit_paths.push_back(rel);
   for (const auto& rel : catalog_file_paths()) commit_paths.push_back(rel);
   MC_RETURN_IF_ERROR(locked.record(commit_paths));
   // The keys are trusted before a manifest they signed exists: recovery after a crash only
   // commits manifests a trusted key signed.
   MC_RETURN_IF_ERROR(record_signing_keys(tree, keys));
-  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_text));
+  // Format 2 first, so a format 1 document never names a version format 2 lacks.
+  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_v2, "v2/"));
+  MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_v1));
   MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
   MC_RETURN_IF_ERROR(add_git_attributes_if_missing(tree));
 

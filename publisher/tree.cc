@@ -22,7 +22,7 @@ Status corrupt(const std::string& field, const std::string& problem) {
 
 Result<TreeSettings> settings_from_json(const Json& v, const std::string& where) {
   if (!v.is_object()) return corrupt(where, "must be a JSON object");
-  static const std::set<std::string> kKnown = {"schema", "base_url", "trusted_keys", "defaults"};
+  static const std::set<std::string> kKnown = {"schema", "base_url", "trusted_keys", "defaults", "host"};
   for (auto it = v.begin(); it != v.end(); ++it)
     if (!kKnown.count(it.key())) return corrupt(where + "." + it.key(), "unknown field");
   if (!v.contains("schema") || v.at("schema") != kTreeSchema)
@@ -62,18 +62,49 @@ Result<TreeSettings> settings_from_json(const Json& v, const std::string& where)
       }
     }
   }
+  if (v.contains("host")) {
+    const Json& h = v.at("host");
+    if (!h.is_object() || h.size() != 2 || !h.contains("name") || !h.contains("max_file_bytes") || !h.at("name").is_string() ||
+        !h.at("max_file_bytes").is_number_unsigned())
+      return corrupt(where + ".host", "must be {\"name\": string, \"max_file_bytes\": integer >= 0}");
+    s.host = h.at("name").get<std::string>();
+    s.max_file_bytes = h.at("max_file_bytes").get<uint64_t>();
+  }
   return s;
 }
 
 Json settings_to_json(const TreeSettings& s) {
-  return {{"schema", kTreeSchema},
-          {"base_url", s.base_url},
-          {"trusted_keys", s.trusted_keys},
-          {"defaults", {{"channel", s.default_channel}, {"expires_in_days", s.expires_in_days}}}};
+  Json j = {{"schema", kTreeSchema},
+            {"base_url", s.base_url},
+            {"trusted_keys", s.trusted_keys},
+            {"defaults", {{"channel", s.default_channel}, {"expires_in_days", s.expires_in_days}}}};
+  if (!s.host.empty()) j["host"] = {{"name", s.host}, {"max_file_bytes", s.max_file_bytes}};
+  return j;
+}
+
+Result<uint64_t> host_max_file_bytes(const std::string& host) {
+  if (host == "github-pages") return kGithubPagesMaxFileBytes;
+  if (host == "cloudflare-pages") return kCloudflarePagesMaxFileBytes;
+  if (host == "none") return uint64_t{0};
+  return error(StatusCode::kInvalidArgument, "--host: \"" + host + "\" is not github-pages, cloudflare-pages or none");
 }
 
 std::string TreeLayout::current_manifest(const std::string& model, const std::string& channel, const std::string& platform) {
   return "manifests/" + model + "/" + channel + "/" + platform + ".json";
+}
+
+std::string TreeLayout::current_manifest_v2(const std::string& model, const std::string& channel,
+                                            const std::string& platform) {
+  return "v2/" + current_manifest(model, channel, platform);
+}
+
+std::string TreeLayout::version_dir_v2(const std::string& model, const std::string& channel, const std::string& platform) {
+  return "v2/" + version_dir(model, channel, platform);
+}
+
+std::string TreeLayout::versioned_manifest_v2(const std::string& model, const std::string& channel, const std::string& platform,
+                                              uint64_t version) {
+  return "v2/" + versioned_manifest(model, channel, platform, version);
 }
 
 std::string TreeLayout::version_dir(const std::string& model, const std::string& channel, const std::string& platform) {

@@ -19,12 +19,22 @@ constexpr const char* kTreeSchema = "modelcast/tree/1";
 constexpr const char* kSettingsFile = "modelcast.json";
 constexpr int kDefaultExpiresInDays = 30;
 
+// Static hosts refuse files above a size; a stored blob above the tree's limit is kept
+// only as parts (FORMAT.md "Format 2"). 0: no limit.
+constexpr uint64_t kGithubPagesMaxFileBytes = 100ull * 1000 * 1000;  // GitHub refuses files over 100 MB
+constexpr uint64_t kCloudflarePagesMaxFileBytes = 25ull << 20;     // Cloudflare Pages: 25 MiB per file
+
+// The largest file `host` ("github-pages", "cloudflare-pages", "none") accepts; kInvalidArgument otherwise.
+Result<uint64_t> host_max_file_bytes(const std::string& host);
+
 // Settings a tree carries for every publisher that works on it.
 struct TreeSettings {
   std::string base_url;                   // where the tree is served; informational for the catalog
   std::vector<std::string> trusted_keys;  // key ids whose keys/<id>.pub may sign manifests
   std::string default_channel = "stable";
   int expires_in_days = kDefaultExpiresInDays;
+  std::string host;             // empty: not stated (trees made before hosts were known)
+  uint64_t max_file_bytes = 0;  // 0: no limit
 };
 
 Result<TreeSettings> settings_from_json(const Json& value, const std::string& where);
@@ -37,6 +47,11 @@ struct TreeLayout {
   static std::string versioned_manifest(const std::string& model, const std::string& channel, const std::string& platform,
                                         uint64_t version);
   static std::string key_file(const std::string& key_id);
+  // Format 2 documents: the same paths under v2/ (FORMAT.md "Format 2").
+  static std::string current_manifest_v2(const std::string& model, const std::string& channel, const std::string& platform);
+  static std::string version_dir_v2(const std::string& model, const std::string& channel, const std::string& platform);
+  static std::string versioned_manifest_v2(const std::string& model, const std::string& channel, const std::string& platform,
+                                           uint64_t version);
 };
 
 // A tree on disk: its root folder and its settings.

@@ -1,5 +1,7 @@
 #include "verify.h"
 
+#include <algorithm>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <optional>
@@ -10,7 +12,9 @@
 #include "locked_tree.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
+#include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "tree.h"
 
 namespace modelcast {
@@ -39,6 +43,8 @@ class Verifier {
       std::string rel = TreeLayout::versioned_manifest(s.model, s.channel, s.platform, v);
       auto m = load(rel, s, v);
       if (m) versioned_text[v] = m->second;
+      std::string rel2 = TreeLayout::versioned_manifest_v2(s.model, s.channel, s.platform, v);
+      if (tree_.fs().exists(tree_.path(rel2))) load_v2(rel2, s, v);
     }
     std::string current_rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
     if (!s.has_current) {
@@ -70,6 +76,16 @@ class Verifier {
   }
 
   void blobs() {
+    // Parts, deltas and xform blobs: each file's own bytes have the size and SHA-256 named.
+    for (const auto& [url, ref] : stored_) {
+      ++report_->blobs;
+      report_->blob_bytes += ref.size;
+      auto digest = sha256_file(tree_.fs(), tree_.path(url));
+      if (!digest.ok()) problem(url + " (named by " + ref.named_by + "): " + strip_root(digest.status().message()));
+      else if (digest->size != ref.size || (!ref.sha256.empty() && digest->sha256 != ref.sha256))
+        problem(url + " (named by " + ref.named_by + "): has " + std::to_string(digest->size) + " bytes with SHA-256 " +
+                digest->sha256 + ", not " + std::to_string(ref.size) + " bytes with " + ref.sha256);
+    }
     for (const auto& [url, ref] : blobs_) {
       ++report_->blobs;
       report_->blob_bytes += ref.stored_size;
@@ -132,7 +148,12 @@ class Verifier {
       problem(rel + ": says " + m.model + "/" + m.channel + "/" + m.platform + ", which is not where it is stored");
     if (version != 0 && m.version != version)
       problem(rel + ": says version " + std::to_string(m.version) + " but is stored as version " + std::to_string(version));
+    // A format 1 document requiring format 2 names blobs that exist only as parts: the
+    // format 2 document of the version lists what is stored.
+    const auto& features = m.requirements.features;
+    const bool parts_only = std::find(features.begin(), features.end(), kFormat2Feature) != features.end();
     for (const auto& f : m.files) {
+      if (parts_only) break;
       auto [it, inserted] = blobs_.insert({f.url, BlobRef{f.encoding, f.sha256, f.size, f.stored_size, rel}});
       if (!inserted && (it->second.size != f.size || it->second.stored_size != f.stored_size))
         problem(rel + ": " + f.url + " has size " + std::to_string(f.size) + "/" + std::to_string(f.stored_size) + " but " +
@@ -142,7 +163,41 @@ class Verifier {
     return std::make_pair(m, std::move(*text));
   }
 
+  // A versioned format 2 document: parsed, signed, stored where it says; records what it names.
+  void load_v2(const std::string& rel, const StreamFiles& s, uint64_t version) {
+    auto text = tree_.fs().read_file(tree_.path(rel), kMaxManifestBytes);
+    if (!text.ok()) return problem(rel + ": " + strip_root(text.status().message()));
+    ++report_->manifests;
+    auto parsed = parse_signed_manifest_v2(*text);
+    if (!parsed.ok()) return problem(rel + ": " + parsed.status().message());
+    Status sig = verify_signatures(*parsed, keys_, 1);
+    if (!sig.ok()) problem(rel + ": " + sig.message());
+    const ManifestV2& m = parsed->manifest;
+    if (m.model != s.model || m.channel != s.channel || m.platform != s.platform || m.version != version)
+      problem(rel + ": says " + m.model + "/" + m.channel + "/" + m.platform + " version " + std::to_string(m.version) +
+              ", which is not where it is stored");
+    for (const auto& f : m.files) {
+      for (const auto& b : f.blobs) {
+        if (!b.url.empty() && b.encoding != "xform") {
+          blobs_.insert({b.url, BlobRef{b.encoding, f.sha256, f.size, b.stored_size, rel}});
+        } else if (!b.url.empty()) {
+          stored_.insert({b.url, StoredRef{"", b.stored_size, rel}});
+        }
+        for (const auto& p : b.parts) stored_.insert({p.url, StoredRef{p.sha256, p.size, rel}});
+      }
+      for (const auto& d : f.deltas) stored_.insert({d.url, StoredRef{d.sha256, d.stored_size, rel}});
+    }
+  }
+
+  // A stored file checked by its own bytes (its content hash is not the file's).
+  struct StoredRef {
+    std::string sha256;  // of the stored bytes; empty when the document does not say
+    uint64_t size = 0;
+    std::string named_by;
+  };
+
   const Tree& tree_;
+  std::map<std::string, StoredRef> stored_;
   std::vector<PublicKey> keys_;
   int64_t now_;
   std::function<bool(const std::string&)> committed_;

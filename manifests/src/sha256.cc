@@ -41,8 +41,10 @@ std::string sha256_hex(std::string_view bytes) {
   return h.finish_hex();
 }
 
-Result<FileDigest> sha256_file(const std::string& path) {
-  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, posix_file_system()->open_readable(path));
+Result<FileDigest> sha256_file(const std::string& path) { return sha256_file(*posix_file_system(), path); }
+
+Result<FileDigest> sha256_file(FileSystem& fs, const std::string& path) {
+  MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, fs.open_readable(path));
   std::vector<char> buf(1 << 20);
   Sha256 h;
   FileDigest out;

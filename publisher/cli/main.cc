@@ -19,6 +19,7 @@
 #include "progress.h"
 #include "publish.h"
 #include "refresh.h"
+#include "tree.h"
 #include "verify.h"
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_commands.h"
@@ -73,7 +74,7 @@ struct Cli {
   CLI::App app{"modelcast: publish versioned, signed ML models to static hosting", "modelcast"};
 
   // init
-  std::string init_tree_dir, init_base_url;
+  std::string init_tree_dir, init_base_url, init_host;
   bool init_json = false;
   // keygen
   std::string keygen_out;
@@ -119,6 +120,9 @@ struct Cli {
     init_cmd = app.add_subcommand("init", "Create a new tree: git repository, settings, cache headers, empty catalog");
     init_cmd->add_option("TREE", init_tree_dir, "Folder to create (must not exist or be empty)")->required();
     init_cmd->add_option("--base-url", init_base_url, "URL the tree will be served from");
+    init_cmd->add_option("--host", init_host,
+                         "Where the tree is served: github-pages (files up to 100 MB), cloudflare-pages (25 MiB) or none "
+                         "(no limit); larger stored files are published as parts");
     init_cmd->add_flag("--json", init_json, "Print the result as one JSON object");
 
     keygen_cmd = app.add_subcommand("keygen", "Generate an Ed25519 signing key (KEY, mode 0600) and KEY.pub");
@@ -261,8 +265,12 @@ struct Cli {
   }
 
   int run_init() {
-    InitOptions o{init_tree_dir, init_base_url, format_timestamp(std::time(nullptr))};
+    InitOptions o{init_tree_dir, init_base_url, format_timestamp(std::time(nullptr)), init_host};
     if (o.tree.empty()) return fail(error(StatusCode::kInvalidArgument, "TREE must not be empty"));
+    if (!o.host.empty()) {
+      auto limit = host_max_file_bytes(o.host);
+      if (!limit.ok()) return fail(limit.status());
+    }
     auto r = init_tree(o);
     if (!r.ok()) return fail_runtime(r.status());
     if (init_json) print_json({{"status", "created"}, {"tree", o.tree}, {"commit", r->commit}});

@@ -98,9 +98,11 @@ TEST_CASE("publish writes signed manifests, blobs and exactly one commit naming 
                                        "keys/" + f.key_id + ".pub",
                                        "manifests/sentiment/stable/android.json",
                                        "manifests/sentiment/stable/android/1.json",
-                                       "modelcast.json"};
+                                       "modelcast.json",
+                                       "v2/manifests/sentiment/stable/android.json",
+                                       "v2/manifests/sentiment/stable/android/1.json"};
   for (const auto& file : m.files) CHECK(contains(c.changed_paths, file.url));
-  CHECK(c.changed_paths.size() == 8);  // two blobs + the six paths above
+  CHECK(c.changed_paths.size() == 10);  // two blobs + the eight paths above
   for (const auto& p : expected) CHECK_MESSAGE(contains(c.changed_paths, p), p);
   CHECK(dirty_paths(f.tree) == 0);
 
@@ -203,7 +205,9 @@ TEST_CASE("a second version commits only the new blob and manifests; the old blo
                                        "index.html",
                                        "index.json",
                                        "manifests/nlp/stable/android.json",
-                                       "manifests/nlp/stable/android/2.json"};
+                                       "manifests/nlp/stable/android/2.json",
+                                       "v2/manifests/nlp/stable/android.json",
+                                       "v2/manifests/nlp/stable/android/2.json"};
   std::sort(expected.begin(), expected.end());
   CHECK(c.changed_paths == expected);
   CHECK(path_exists(f.tree + "/manifests/nlp/stable/android/1.json"));

@@ -75,7 +75,7 @@ TEST_CASE("verify passes a freshly published tree, with its keys or a pinned key
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   Json out = parse_stdout_json(r);
   CHECK(out["ok"] == true);
-  CHECK(out["manifests"] == 3);  // current + 1.json + 2.json
+  CHECK(out["manifests"] == 5);  // current + 1.json + 2.json, and v2/ 1.json + 2.json
   CHECK(out["blobs"] == 3);      // two model versions, one shared labels blob
   CHECK(out["problems"].empty());
   CHECK(run_cli({"verify", p.f.tree, "--pubkey", p.f.pub}).exit_code == 0);

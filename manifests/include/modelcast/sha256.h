@@ -40,6 +40,9 @@ struct FileDigest {
   std::string sha256;  // lowercase hex
   uint64_t size = 0;
 };
+class FileSystem;
+// The file at `path` read through `fs` (the real disk when not given).
+Result<FileDigest> sha256_file(FileSystem& fs, const std::string& path);
 Result<FileDigest> sha256_file(const std::string& path);
 
 }  // namespace modelcast
