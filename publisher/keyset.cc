@@ -151,10 +151,10 @@ Result<KeyChangeResult> change_key_set(const KeyChangeOptions& o) {
   result.set = next;
   result.statement_path = key_set_statement_path(next.version);
   for (const auto& stream : to_resign) {
-    MC_ASSIGN_OR_RETURN(SignedManifest sm, session.current(stream));
+    MC_ASSIGN_OR_RETURN(ManifestV2 content, session.current_content(stream));
     // The signers were checked against the new set above; the tree still holds the old one.
     MC_ASSIGN_OR_RETURN(NextVersionResult resigned,
-                        prepare_next_version(session, sm.manifest, manifest_signers, o.signing, /*check_signers=*/false));
+                        prepare_next_version(session, content, manifest_signers, o.signing, /*check_signers=*/false));
     result.resigned.push_back(std::move(resigned));
   }
 

@@ -26,6 +26,20 @@ Result<SignedManifest> read_manifest_file(const Tree& tree, const std::string& r
   return parsed;
 }
 
+// The format 2 document at `rel` under v2/, or the format 1 document at `rel` as format 2
+// values when the tree has no format 2 document there (written by an older publisher).
+Result<ManifestV2> read_content(const Tree& tree, const std::string& rel) {
+  const std::string rel_v2 = "v2/" + rel;
+  if (tree.fs().exists(tree.path(rel_v2))) {
+    MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(rel_v2), kMaxManifestBytes));
+    auto parsed = parse_signed_manifest_v2(text);
+    if (!parsed.ok()) return parsed.status().with_context(tree.path(rel_v2) + " (run `modelcast verify`)");
+    return std::move(parsed->manifest);
+  }
+  MC_ASSIGN_OR_RETURN(SignedManifest v1, read_manifest_file(tree, rel));
+  return manifest_v2_from_v1(v1.manifest);
+}
+
 }  // namespace
 
 std::string version_commit_body(const Manifest& m, const std::vector<std::string>& key_ids) {
@@ -62,6 +76,14 @@ Result<SignedManifest> TreeSession::current(const StreamName& s) {
 
 Result<SignedManifest> TreeSession::versioned(const StreamName& s, uint64_t version) {
   return read_manifest_file(tree(), TreeLayout::versioned_manifest(s.model, s.channel, s.platform, version));
+}
+
+Result<ManifestV2> TreeSession::current_content(const StreamName& s) {
+  return read_content(tree(), TreeLayout::current_manifest(s.model, s.channel, s.platform));
+}
+
+Result<ManifestV2> TreeSession::versioned_content(const StreamName& s, uint64_t version) {
+  return read_content(tree(), TreeLayout::versioned_manifest(s.model, s.channel, s.platform, version));
 }
 
 // A private key inside the tree would be committed and published with it: refused. A key
@@ -136,25 +158,25 @@ Status check_signing_options(const SigningOptions& o) {
   return OkStatus();
 }
 
-bool same_content(const Manifest& a, const Manifest& b) {
-  auto files = [](const Manifest& m) {
+bool same_content(const ManifestV2& a, const ManifestV2& b) {
+  auto files = [](const ManifestV2& m) {
     std::vector<std::tuple<std::string, std::string, uint64_t>> out;
     for (const auto& f : m.files) out.emplace_back(f.path, f.sha256, f.size);
     std::sort(out.begin(), out.end());
     return out;
   };
-  Json ja = manifest_to_json(a), jb = manifest_to_json(b);
+  Json ja = manifest_v2_to_json(a), jb = manifest_v2_to_json(b);
   return files(a) == files(b) && ja.at("config") == jb.at("config") && ja.at("requires") == jb.at("requires");
 }
 
-Result<NextVersionResult> prepare_next_version(TreeSession& session, Manifest next, const std::vector<PrivateKey>& keys,
+Result<NextVersionResult> prepare_next_version(TreeSession& session, ManifestV2 next, const std::vector<PrivateKey>& keys,
                                                const SigningOptions& o, bool check_signers) {
   Tree& tree = session.tree();
   const StreamName stream{next.model, next.channel, next.platform};
   if (check_signers) MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
-  for (const auto& f : next.files)
-    if (!path_exists(tree.path(f.url)))
-      return error(StatusCode::kNotFound, f.url + " (" + f.path + "): blob not in the tree");
+  const std::vector<std::string> stored = stored_paths(next);
+  for (const auto& rel : stored)
+    if (!tree.fs().exists(tree.path(rel))) return error(StatusCode::kNotFound, rel + ": stored file not in the tree");
   const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
@@ -169,17 +191,25 @@ Result<NextVersionResult> prepare_next_version(TreeSession& session, Manifest ne
     signers.push_back(&k);
     result.key_ids.push_back(k.public_key().key_id());
   }
-  MC_ASSIGN_OR_RETURN(result.signed_text, sign_manifest(next, signers));
+  // The format 1 document is derived from the format 2 one (it may require kFormat2Feature).
+  MC_ASSIGN_OR_RETURN(result.manifest, manifest_v1_from_v2(next));
+  MC_ASSIGN_OR_RETURN(result.signed_text_v2, sign_manifest_v2(next, signers));
+  MC_ASSIGN_OR_RETURN(result.signed_text, sign_manifest(result.manifest, signers));
   result.version = next.version;
   result.manifest_path = TreeLayout::current_manifest(stream.model, stream.channel, stream.platform);
   result.versioned_path = TreeLayout::versioned_manifest(stream.model, stream.channel, stream.platform, next.version);
-  result.paths = {result.versioned_path, result.manifest_path};
-  for (const auto& f : next.files) result.paths.push_back(f.url);  // committed only when HEAD lacks them
-  result.manifest = std::move(next);
+  result.paths = {TreeLayout::versioned_manifest_v2(stream.model, stream.channel, stream.platform, next.version),
+                  TreeLayout::current_manifest_v2(stream.model, stream.channel, stream.platform), result.versioned_path,
+                  result.manifest_path};
+  result.paths.insert(result.paths.end(), stored.begin(), stored.end());  // committed only when HEAD lacks them
+  result.manifest_v2 = std::move(next);
   return result;
 }
 
 Status write_prepared_version(TreeSession& session, const NextVersionResult& p) {
+  // Format 2 first, so a format 1 document never names a version format 2 lacks.
+  MC_RETURN_IF_ERROR(write_manifest_version(session.tree(), p.stream.model, p.stream.channel, p.stream.platform, p.version,
+                                            p.signed_text_v2, "v2/"));
   return write_manifest_version(session.tree(), p.stream.model, p.stream.channel, p.stream.platform, p.version,
                                 p.signed_text);
 }
@@ -196,7 +226,7 @@ Result<std::string> record_write_commit(TreeSession& session, std::vector<std::s
   return session.locked().commit(paths, message);
 }
 
-Result<NextVersionResult> write_next_version(TreeSession& session, Manifest next, const std::vector<PrivateKey>& keys,
+Result<NextVersionResult> write_next_version(TreeSession& session, ManifestV2 next, const std::vector<PrivateKey>& keys,
                                              const SigningOptions& o, const TitleFor& title) {
   MC_ASSIGN_OR_RETURN(NextVersionResult result, prepare_next_version(session, std::move(next), keys, o));
   result.message = title(result.version);

@@ -7,6 +7,10 @@
 // write, so an interrupted command is committed by the next one, and the order is
 // publish's: versioned manifest (never replaced), current manifest, keys and settings,
 // catalog, then one commit.
+//
+// Every version is written in both formats (FORMAT.md "Format 2"): the commands work on
+// the format 2 document, which alone knows a file stored as parts, and the format 1
+// document of the same version number is derived from it.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@
 
 #include "locked_tree.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 
 namespace modelcast {
@@ -41,6 +46,11 @@ class TreeSession {
   Result<SignedManifest> current(const StreamName& s);
   // manifests/<m>/<c>/<p>/<v>.json; kNotFound when absent.
   Result<SignedManifest> versioned(const StreamName& s, uint64_t version);
+  // What a new version starts from: the format 2 document (v2/manifests/...), or the
+  // format 1 one as format 2 values when the stream was written by an older publisher;
+  // kNotFound when the stream has neither.
+  Result<ManifestV2> current_content(const StreamName& s);
+  Result<ManifestV2> versioned_content(const StreamName& s, uint64_t version);
 
  private:
   explicit TreeSession(LockedTree locked) : locked_(std::move(locked)) {}
@@ -79,18 +89,21 @@ struct NextVersionResult {
   std::vector<std::string> key_ids;
   std::string commit;
   std::string message;  // the commit's title
-  Manifest manifest;    // as signed
+  ManifestV2 manifest_v2;  // as signed
+  Manifest manifest;       // the format 1 document derived from it, as signed
+  std::string signed_text_v2;
   std::string signed_text;
-  std::vector<std::string> paths;  // what writing it changes: manifests and blobs
+  std::vector<std::string> paths;  // what writing it changes: both formats' manifests and stored files
 };
 
 // Signs `next` (its model, channel, platform, files, config, requires, rollout as the
-// caller set them) as version last+1 of its stream with fresh dates. Writes nothing; the
-// files' blobs must be in the tree and (unless the caller checked them against a key set
-// it is about to publish) the signers allowed by the tree's key set.
-Result<NextVersionResult> prepare_next_version(TreeSession& session, Manifest next, const std::vector<PrivateKey>& keys,
+// caller set them) as version last+1 of its stream with fresh dates, in both formats.
+// Writes nothing; the files' blobs or parts must be in the tree and (unless the caller
+// checked them against a key set it is about to publish) the signers allowed by the
+// tree's key set.
+Result<NextVersionResult> prepare_next_version(TreeSession& session, ManifestV2 next, const std::vector<PrivateKey>& keys,
                                                const SigningOptions& options, bool check_signers = true);
-// Writes a prepared version's manifests (after LockedTree::record of its paths).
+// Writes a prepared version's manifests, format 2 first (after LockedTree::record of its paths).
 Status write_prepared_version(TreeSession& session, const NextVersionResult& prepared);
 
 // Records `paths` plus the catalog, runs `write`, rewrites the catalog dated
@@ -101,13 +114,13 @@ Result<std::string> record_write_commit(TreeSession& session, std::vector<std::s
 
 // prepare + write + commit of one version, its title made from the new version number.
 using TitleFor = std::function<std::string(uint64_t version)>;
-Result<NextVersionResult> write_next_version(TreeSession& session, Manifest next, const std::vector<PrivateKey>& keys,
+Result<NextVersionResult> write_next_version(TreeSession& session, ManifestV2 next, const std::vector<PrivateKey>& keys,
                                              const SigningOptions& options, const TitleFor& title);
 
 // The commit body of a new version: stream, version, expiry, rollout, signers, files.
 std::string version_commit_body(const Manifest& m, const std::vector<std::string>& key_ids);
 
 // Files, config and requirements equal (dates, version, encodings, rollout not compared).
-bool same_content(const Manifest& a, const Manifest& b);
+bool same_content(const ManifestV2& a, const ManifestV2& b);
 
 }  // namespace modelcast

@@ -44,26 +44,26 @@ Result<NextVersionResult> promote(const PromoteOptions& o) {
   MC_ASSIGN_OR_RETURN(StreamName to, parse_end(o.to, o, "--to"));
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "promote"));
-  auto source = session.current(from);
+  auto source = session.current_content(from);
   if (!source.ok() && source.status().code() == StatusCode::kNotFound)
     return error(StatusCode::kNotFound, from.text() + ": nothing published, nothing to promote");
   if (!source.ok()) return source.status();
-  Manifest next = source->manifest;
+  ManifestV2 next = *source;
   next.channel = to.channel;
-  if (o.rollout_percent == 100) next.rollout_percent.reset();
-  else next.rollout_percent = o.rollout_percent;
+  // A fallback release names a version of the source stream: it means nothing in `to`.
+  next.rollout = rollout_member(o.rollout_percent, std::nullopt);
 
-  auto target = session.current(to);
+  auto target = session.current_content(to);
   if (!target.ok() && target.status().code() != StatusCode::kNotFound) return target.status();
-  if (target.ok() && same_content(target->manifest, next) &&
-      target->manifest.rollout_percent.value_or(100) == next.rollout_percent.value_or(100)) {
+  auto percent = [](const ManifestV2& m) { return m.rollout ? m.rollout->percent : 100; };
+  if (target.ok() && same_content(*target, next) && percent(*target) == percent(next)) {
     NextVersionResult unchanged;
     unchanged.unchanged = true;
     unchanged.stream = to;
-    unchanged.version = unchanged.previous_version = target->manifest.version;
+    unchanged.version = unchanged.previous_version = target->version;
     return unchanged;
   }
-  const uint64_t source_version = source->manifest.version;
+  const uint64_t source_version = source->version;
   auto title = [&](uint64_t version) {
     std::string t = "promote " + o.model + " " + std::to_string(version) + " (" + to.channel + "/" + to.platform + "): " +
                     from.channel + " version " + std::to_string(source_version);

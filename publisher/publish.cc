@@ -243,19 +243,6 @@ Status split_large_blobs(BlobStore& store, uint64_t max_file_bytes, ManifestV2* 
   return OkStatus();
 }
 
-// Tree-relative paths of every stored file a format 2 manifest names.
-std::vector<std::string> stored_paths(const ManifestV2& m) {
-  std::vector<std::string> out;
-  for (const auto& f : m.files) {
-    for (const auto& b : f.blobs) {
-      if (!b.url.empty()) out.push_back(b.url);
-      for (const auto& p : b.parts) out.push_back(p.url);
-    }
-    for (const auto& d : f.deltas) out.push_back(d.url);
-  }
-  return out;
-}
-
 // True when `next` has the current version's content and that version is not due for a
 // refresh; sets result->refreshed when the content is the same but the expiry is near.
 Result<bool> keeps_current_version(const Manifest& previous, const Manifest& next, int64_t now, int refresh_within_days,

@@ -23,21 +23,21 @@ Result<NextVersionResult> rollback(const RollbackOptions& o) {
 
   MC_ASSIGN_OR_RETURN(uint64_t last, session.last_version(stream));
   if (last == 0) return error(StatusCode::kNotFound, stream.text() + ": nothing published yet, nothing to roll back");
-  auto source = session.versioned(stream, o.to_version);
+  auto source = session.versioned_content(stream, o.to_version);
   if (!source.ok() && source.status().code() == StatusCode::kNotFound)
     return error(StatusCode::kNotFound, target + " does not exist (the stream has versions up to " + std::to_string(last) + ")");
   if (!source.ok()) return source.status();
   if (o.to_version == last)
     return error(StatusCode::kInvalidArgument, target + " is the current version; nothing to roll back");
-  // Garbage collection may have removed an old version's blobs: republishing it would name
-  // content devices cannot download.
-  for (const auto& f : source->manifest.files)
-    if (!path_exists(session.tree().path(f.url)))
-      return error(StatusCode::kNotFound, target + ": blob " + f.url + " of " + f.path +
+  // Garbage collection may have removed an old version's blobs or parts: republishing it
+  // would name content devices cannot download.
+  for (const auto& rel : stored_paths(*source))
+    if (!session.tree().fs().exists(session.tree().path(rel)))
+      return error(StatusCode::kNotFound, target + ": " + rel +
                                               " is no longer in the tree (garbage-collected); publish the file again instead");
 
-  Manifest next = source->manifest;
-  next.rollout_percent.reset();  // a rollback is for every device at once
+  ManifestV2 next = *source;
+  next.rollout.reset();  // a rollback is for every device at once
   auto title = [&](uint64_t version) {
     return "rollback " + stream.model + " " + std::to_string(version) + " (" + stream.channel + "/" + stream.platform +
            "): back to the content of version " + std::to_string(o.to_version) + ", replacing version " + std::to_string(last);

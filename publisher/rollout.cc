@@ -10,6 +10,14 @@ Status check_rollout_percent(int percent, const std::string& flag) {
   return OkStatus();
 }
 
+std::optional<RolloutV2> rollout_member(int percent, const std::optional<RolloutFallback>& fallback) {
+  if (percent == 100) return std::nullopt;
+  RolloutV2 r;
+  r.percent = percent;
+  r.fallback = fallback;
+  return r;
+}
+
 Status check_rollout_options(const RolloutOptions& o) {
   MC_RETURN_IF_ERROR(check_signing_options(o.signing));
   MC_RETURN_IF_ERROR(check_name(o.stream.model, "--model"));
@@ -24,12 +32,12 @@ Result<NextVersionResult> rollout(const RolloutOptions& o) {
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "rollout"));
   StreamName stream = o.stream;
   if (stream.channel.empty()) stream.channel = session.tree().settings().default_channel;
-  auto current = session.current(stream);
+  auto current = session.current_content(stream);
   if (!current.ok() && current.status().code() == StatusCode::kNotFound)
     return error(StatusCode::kNotFound, stream.text() + ": nothing published yet, nothing to roll out");
   if (!current.ok()) return current.status();
-  Manifest next = current->manifest;
-  const int before = next.rollout_percent.value_or(100);
+  ManifestV2 next = *current;
+  const int before = next.rollout ? next.rollout->percent : 100;
   if (before == o.percent) {
     NextVersionResult unchanged;
     unchanged.unchanged = true;
@@ -37,12 +45,11 @@ Result<NextVersionResult> rollout(const RolloutOptions& o) {
     unchanged.version = unchanged.previous_version = next.version;
     return unchanged;
   }
-  // Absent means every device; a v1 reader needs nothing else to understand 100 %.
-  if (o.percent == 100) next.rollout_percent.reset();
-  else next.rollout_percent = o.percent;
+  // A fallback release stays as it was: it still names the last release every device had.
+  next.rollout = rollout_member(o.percent, next.rollout ? next.rollout->fallback : std::nullopt);
   const std::string what = o.percent == 0 ? "halt: no new device (was " + std::to_string(before) + "%)"
                                           : std::to_string(before) + "% -> " + std::to_string(o.percent) + "% of devices";
-  const uint64_t source = current->manifest.version;
+  const uint64_t source = current->version;
   auto title = [&](uint64_t version) {
     return std::string(o.percent == 0 ? "halt " : "rollout ") + stream.model + " " + std::to_string(version) + " (" +
            stream.channel + "/" + stream.platform + "): " + what + ", content of version " + std::to_string(source);

@@ -18,6 +18,10 @@ Status check_rollout_options(const RolloutOptions& options);
 // "--rollout"/"--percent" must be an integer 0..100; `flag` names it in the error.
 Status check_rollout_percent(int percent, const std::string& flag);
 
+// The `rollout` member offering a version to `percent` of devices with `fallback`:
+// absent at 100 (every device; a format 1 reader needs nothing else to understand it).
+std::optional<RolloutV2> rollout_member(int percent, const std::optional<RolloutFallback>& fallback);
+
 Result<NextVersionResult> rollout(const RolloutOptions& options);
 
 }  // namespace modelcast

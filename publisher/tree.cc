@@ -173,6 +173,18 @@ Status write_manifest_version(const Tree& tree, const std::string& model, const 
   return fs.write_file_atomic(tree.path(root + TreeLayout::current_manifest(model, channel, platform)), signed_text);
 }
 
+std::vector<std::string> stored_paths(const ManifestV2& m) {
+  std::vector<std::string> out;
+  for (const auto& f : m.files) {
+    for (const auto& b : f.blobs) {
+      if (!b.url.empty()) out.push_back(b.url);
+      for (const auto& p : b.parts) out.push_back(p.url);
+    }
+    for (const auto& d : f.deltas) out.push_back(d.url);
+  }
+  return out;
+}
+
 std::vector<PublicKey> load_trusted_keys(const Tree& tree, std::vector<std::string>* problems) {
   std::vector<PublicKey> keys;
   for (const auto& id : tree.settings().trusted_keys) {

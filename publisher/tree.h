@@ -10,6 +10,7 @@
 
 #include "modelcast/canonical_json.h"
 #include "modelcast/file_system.h"
+#include "modelcast/manifest_v2.h"
 #include "modelcast/signing.h"
 #include "modelcast/status.h"
 
@@ -83,6 +84,9 @@ class Tree {
 Status write_manifest_version(const Tree& tree, const std::string& model, const std::string& channel,
                               const std::string& platform, uint64_t version, const std::string& signed_text,
                               const std::string& root = "");
+
+// Tree-relative paths of every stored file a format 2 manifest names: blobs, parts, deltas.
+std::vector<std::string> stored_paths(const ManifestV2& m);
 
 // The public keys of keys/<id>.pub for every id the settings trust. A key that is missing,
 // unreadable or not the id it is filed under is left out and named in `problems`.

@@ -14,6 +14,7 @@
 
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 #include "publisher_test_util.h"
 
@@ -253,4 +254,76 @@ TEST_CASE("publish --key K1 --key K2 signs with both keys, and the same key twic
   REQUIRE_MESSAGE(rollout.exit_code == 0, rollout.err);
   auto sm2 = parse_signed_manifest(read_text(f.tree + "/manifests/clf/stable/android.json"));
   CHECK(verify_signatures(*sm2, both, 2).ok());
+}
+
+TEST_CASE("rollout, rollback and promote of a file stored as parts write both formats under one version number") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  set_file_limit(f.tree, 100000);
+  write_random(dir / "big.bin", 350000, 1);  // incompressible: 4 parts
+  write_random(dir / "small.bin", 20000, 2);
+  REQUIRE(publish(f, dir / "big.bin").exit_code == 0);
+  REQUIRE(publish(f, dir / "small.bin").exit_code == 0);
+  auto doc_v2 = [&](const std::string& channel, uint64_t version) {
+    auto sm = parse_signed_manifest_v2(
+        read_text(f.tree + "/v2/manifests/clf/" + channel + "/android/" + std::to_string(version) + ".json"));
+    REQUIRE_MESSAGE(sm.ok(), sm.status().message());
+    return sm->manifest;
+  };
+  auto doc_v1 = [&](const std::string& channel, uint64_t version) {
+    auto sm = parse_signed_manifest(
+        read_text(f.tree + "/manifests/clf/" + channel + "/android/" + std::to_string(version) + ".json"));
+    REQUIRE_MESSAGE(sm.ok(), sm.status().message());
+    return sm->manifest;
+  };
+  auto requires_format2 = [](const Manifest& m) {
+    const auto& fs = m.requirements.features;
+    return std::find(fs.begin(), fs.end(), "modelcast-format-2") != fs.end();
+  };
+  // Both current documents name the newest version, and are copies of its versioned files.
+  auto check_current = [&](const std::string& channel, uint64_t version) {
+    const std::string v1 = f.tree + "/manifests/clf/" + channel + "/android";
+    const std::string v2 = f.tree + "/v2/manifests/clf/" + channel + "/android";
+    CHECK(read_text(v1 + ".json") == read_text(v1 + "/" + std::to_string(version) + ".json"));
+    CHECK(read_text(v2 + ".json") == read_text(v2 + "/" + std::to_string(version) + ".json"));
+  };
+  const std::vector<BlobPart> parts = doc_v2("stable", 1).files.at(0).blobs.at(0).parts;
+  REQUIRE(parts.size() == 4);
+
+  RunResult roll = ops({"rollout", f.tree, "--model", "clf", "--platform", "android", "--percent", "30", "--key", f.key});
+  REQUIRE_MESSAGE(roll.exit_code == 0, roll.err);
+  REQUIRE(doc_v2("stable", 3).rollout.has_value());
+  CHECK(doc_v2("stable", 3).rollout->percent == 30);
+  CHECK(doc_v1("stable", 3).rollout_percent == 30);
+  check_current("stable", 3);
+
+  RunResult back = ops({"rollback", f.tree, "--model", "clf", "--platform", "android", "--to-version", "1", "--key", f.key});
+  REQUIRE_MESSAGE(back.exit_code == 0, back.err);
+  ManifestV2 v4 = doc_v2("stable", 4);
+  CHECK(v4.version == 4);
+  CHECK_FALSE(v4.rollout.has_value());
+  REQUIRE(v4.files.size() == 1);
+  CHECK(v4.files[0].blobs.at(0).url.empty());
+  CHECK(v4.files[0].blobs.at(0).parts.size() == parts.size());
+  CHECK(v4.files[0].blobs.at(0).parts.back().sha256 == parts.back().sha256);
+  CHECK_FALSE(requires_format2(Manifest{}));
+  CHECK(v4.requirements.features == doc_v2("stable", 1).requirements.features);
+  CHECK(requires_format2(doc_v1("stable", 4)));  // format 1 readers are refused cleanly
+  CHECK_FALSE(requires_format2(doc_v1("stable", 3)));
+  check_current("stable", 4);
+
+  RunResult promote = ops({"promote", f.tree, "--model", "clf", "--platform", "android", "--from", "stable", "--to", "beta",
+                           "--rollout", "10", "--key", f.key});
+  REQUIRE_MESSAGE(promote.exit_code == 0, promote.err);
+  ManifestV2 beta = doc_v2("beta", 1);
+  CHECK(beta.channel == "beta");
+  CHECK(beta.files.at(0).blobs.at(0).parts.size() == parts.size());
+  REQUIRE(beta.rollout.has_value());
+  CHECK(beta.rollout->percent == 10);
+  CHECK(requires_format2(doc_v1("beta", 1)));
+  check_current("beta", 1);
+  for (const auto& p : read_commit(f.tree, "HEAD").changed_paths) CHECK(p.rfind("parts/", 0) != 0);
+  CHECK(dirty_paths(f.tree) == 0);
+  RunResult verify = run_cli({"verify", f.tree});
+  CHECK_MESSAGE(verify.exit_code == 0, std::string(verify.out + verify.err));
 }

@@ -25,13 +25,6 @@ uint64_t file_size(const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-// Lowers the tree's file limit to `bytes` so a test needs only small files.
-void set_file_limit(const std::string& tree, uint64_t bytes) {
-  Json settings = Json::parse(read_text(tree + "/modelcast.json"));
-  settings["host"] = {{"name", "test"}, {"max_file_bytes", bytes}};
-  write_text(tree + "/modelcast.json", settings.dump(2) + "\n");
-}
-
 std::vector<std::string> publish_args(const Fixture& f, const std::string& file) {
   return {"publish", f.tree, "--model", "big", "--platform", "android", "--config", f.config, "--key", f.key, "--json", file};
 }

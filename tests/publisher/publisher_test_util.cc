@@ -115,6 +115,12 @@ void write_random(const std::string& path, size_t size, uint32_t seed) {
   write_text(path, data);
 }
 
+void set_file_limit(const std::string& tree, uint64_t bytes) {
+  Json settings = Json::parse(read_text(tree + "/modelcast.json"));
+  settings["host"] = {{"name", "test"}, {"max_file_bytes", bytes}};
+  write_text(tree + "/modelcast.json", settings.dump(2) + "\n");
+}
+
 std::string config_json(const std::vector<std::string>& labels) {
   Json l = labels;
   return R"({"inputs": [{"name": "input", "dtype": "float32", "shape": [1, 128]}],

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct Fixture {
   std::string tree, key, pub, config, key_id;
 };
 Fixture make_fixture(const TempDir& dir);
+// Lowers the tree's host file limit to `bytes` (as `init --host` records a real host's),
+// so a test needs only small files to get parts.
+void set_file_limit(const std::string& tree, uint64_t bytes);
 
 // A valid config with one input and one labelled output.
 std::string config_json(const std::vector<std::string>& labels);
