@@ -59,11 +59,7 @@ Result<TreeSession> TreeSession::open(const std::string& tree_dir, bool wait_for
 }
 
 Result<uint64_t> TreeSession::last_version(const StreamName& s) {
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree().root(), nullptr));
-  uint64_t last = 0;
-  for (const auto& f : streams)
-    if (f.model == s.model && f.channel == s.channel && f.platform == s.platform && !f.versions.empty())
-      last = f.versions.back();
+  MC_ASSIGN_OR_RETURN(uint64_t last, highest_versioned(tree(), s.model, s.channel, s.platform));
   auto cur = current(s);
   if (cur.ok()) last = std::max(last, cur->manifest.version);
   else if (cur.status().code() != StatusCode::kNotFound) return cur.status();

@@ -179,13 +179,8 @@ Result<StreamState> read_stream_state(const Tree& tree, const std::string& model
     auto& features = state.previous->requirements.features;
     features.erase(std::remove(features.begin(), features.end(), kFormat2Feature), features.end());
   }
-  state.last_version = state.previous ? state.previous->version : 0;
-  std::vector<std::string> ignored;
-  MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), &ignored, tree.fs()));
-  for (const auto& s : streams)
-    if (s.model == model && s.channel == channel && s.platform == platform && !s.versions.empty()) {
-      state.last_version = std::max(state.last_version, s.versions.back());
-    }
+  MC_ASSIGN_OR_RETURN(uint64_t versioned, highest_versioned(tree, model, channel, platform));
+  state.last_version = std::max(state.previous ? state.previous->version : 0, versioned);
   return state;
 }
 

@@ -173,6 +173,19 @@ Status write_manifest_version(const Tree& tree, const std::string& model, const 
   return fs.write_file_atomic(tree.path(root + TreeLayout::current_manifest(model, channel, platform)), signed_text);
 }
 
+Result<uint64_t> highest_versioned(const Tree& tree, const std::string& model, const std::string& channel,
+                                   const std::string& platform) {
+  uint64_t last = 0;
+  for (const char* root : {"", "v2/"}) {
+    std::vector<std::string> ignored;
+    MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.path(root), &ignored, tree.fs()));
+    for (const auto& s : streams)
+      if (s.model == model && s.channel == channel && s.platform == platform && !s.versions.empty())
+        last = std::max(last, s.versions.back());
+  }
+  return last;
+}
+
 std::vector<std::string> stored_paths(const ManifestV2& m) {
   std::vector<std::string> out;
   for (const auto& f : m.files) {

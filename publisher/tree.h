@@ -104,6 +104,12 @@ struct StreamFiles {
 Result<std::vector<StreamFiles>> list_streams(const std::string& root, std::vector<std::string>* stray,
                                               FileSystem& fs = *posix_file_system());
 
+// The highest version of a stream among its versioned documents of both formats (0: none).
+// A command interrupted between the two formats' files leaves a version in format 2 only;
+// the next version must be above it.
+Result<uint64_t> highest_versioned(const Tree& tree, const std::string& model, const std::string& channel,
+                                   const std::string& platform);
+
 // Tree-relative paths of every entry under TREE/blobs/sha256 (files, and anything else
 // that is not a two-letter folder), sorted.
 Result<std::vector<std::string>> list_blob_files(const std::string& root, FileSystem& fs = *posix_file_system());
