@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "fetch_plan.h"
 #include "modelcast/blob_check.h"
 #include "modelcast/encoding.h"
 #include "modelcast/fs.h"
@@ -37,7 +38,7 @@ bool is_dir(FileSystem& fs, const std::string& path) {
 }
 
 bool resumable_tmp_name(const std::string& name) {
-  for (const char* suffix : {".part", ".zst.part"}) {
+  for (const char* suffix : {".part", ".zst.part", ".xf.part"}) {
     size_t n = std::strlen(suffix);
     if (name.size() == 64 + n && name.compare(64, n, suffix) == 0 && is_lower_hex(name.substr(0, 64), 64)) return true;
   }
@@ -86,7 +87,7 @@ Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64
   const std::string dir = paths.version_dir(version);
   const std::string manifest_path = manifest_location(fs, paths, version);
   MC_ASSIGN_OR_RETURN(std::string bytes, fs.read_file(manifest_path, kMaxManifestBytes));
-  auto parsed = parse_signed_manifest(bytes);
+  auto parsed = parse_cached_manifest(bytes);
   if (!parsed.ok()) return parsed.status().with_context(manifest_path);
   SignedManifest& sm = parsed.value();
   if (sm.manifest.model != paths.model || sm.manifest.version != version)

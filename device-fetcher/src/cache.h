@@ -55,8 +55,8 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& st
 // at the newest complete version (a folder or file named current is removed first); then
 // removes half-built (".partial") and never-activated version folders (above current),
 // manifests without their folder, a stale "current.new",
-// and tmp files that cannot be resumed (anything but regular files <sha256>.part /
-// <sha256>.zst.part; a link is removed, never followed).
+// and tmp files that cannot be resumed (anything but regular files <sha256>.part,
+// <sha256>.zst.part or <sha256>.xf.part; a link is removed, never followed).
 Status recover_model(FileSystem& fs, const ModelPaths& paths);
 Status recover_tmp(FileSystem& fs, const BlobStore& store);
 // After a successful update: every partial belongs to no pending file any more.

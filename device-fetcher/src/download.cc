@@ -17,6 +17,7 @@
 #include "modelcast/blob_check.h"
 #include "modelcast/fs.h"
 #include "modelcast/sha256.h"
+#include "modelcast/xform.h"
 
 namespace modelcast {
 
@@ -30,24 +31,38 @@ Status mismatch(const FileEntry& f, const std::string& what) {
   return error(StatusCode::kHashMismatch, f.url + ": " + what);
 }
 
-// Turns wire bytes into content: zstd decoding (window capped), size limits, SHA-256, and
-// the decoded file. Used by one thread at a time.
+// Turns wire bytes into content: zstd or xform decoding (window capped), size limits,
+// SHA-256, and the decoded file (identity content is written only when asked: a download
+// keeps it in its .part file). Used by one thread at a time.
 class Decoder {
  public:
-  Decoder(const FileEntry& f, bool zstd) : f_(f), zstd_(zstd) {}
+  Decoder(const FileEntry& f, bool write_identity = false)
+      : f_(f), zstd_(f.encoding == "zstd"), xform_(f.encoding == "xform"), write_identity_(write_identity) {}
 
   Status open(FileSystem* fs, const std::string& decoded_path) {
-    if (!zstd_) return OkStatus();
-    dctx_.reset(ZSTD_createDCtx());
-    if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
-    ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
-    out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
+    if (!zstd_ && !xform_ && !write_identity_) return OkStatus();
+    if (zstd_) {
+      dctx_.reset(ZSTD_createDCtx());
+      if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
+      ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
+      out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
+    }
+    if (xform_) {
+      // A blob has no base; the decoder refuses any other target size than the manifest's.
+      xform_dec_ = std::make_unique<XformDecoder>(
+          -1, f_.size, [this](const uint8_t* data, size_t n) { return accept(reinterpret_cast<const char*>(data), n, true); });
+    }
     MC_ASSIGN_OR_RETURN(out_, fs->open_writable(decoded_path, WriteMode::kTruncate));
     return OkStatus();
   }
 
   Status feed(const char* data, size_t size) {
-    if (!zstd_) return accept(data, size, false);
+    if (xform_) {
+      Status s = xform_dec_->feed(data, size);
+      const bool keep = s.ok() || s.code() == StatusCode::kHashMismatch || s.code() == StatusCode::kIOError;
+      return keep ? s : mismatch(f_, s.message());
+    }
+    if (!zstd_) return accept(data, size, write_identity_);
     ZSTD_inBuffer in{data, size, 0};
     // Loop until the input is used up and the decoder has nothing more to flush.
     // Concatenated frames decode one after the other, as with `zstd -d`.
@@ -66,11 +81,20 @@ class Decoder {
     return OkStatus();
   }
 
+  // After the last byte: an xform stream must end exactly where its header says.
+  Status end() {
+    if (!xform_) return OkStatus();
+    auto done = xform_dec_->finish();
+    if (!done.ok()) return mismatch(f_, done.status().message());
+    frame_done_ = true;
+    return OkStatus();
+  }
+
   WritableFile* out() { return out_.get(); }
   void close() {
     if (out_) (void)out_->close();
   }
-  bool frame_done() const { return !zstd_ || frame_done_; }
+  bool frame_done() const { return (!zstd_ && !xform_) || frame_done_; }
   uint64_t size() const { return size_; }
   std::string finish_hex() { return hash_.finish_hex(); }
 
@@ -86,13 +110,38 @@ class Decoder {
 
   const FileEntry& f_;
   bool zstd_;
+  bool xform_;
+  bool write_identity_;
   std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx_;
+  std::unique_ptr<XformDecoder> xform_dec_;
   std::vector<char> out_buf_;
   std::unique_ptr<WritableFile> out_;
   Sha256 hash_;
   uint64_t size_ = 0;
   bool frame_done_ = false;
 };
+
+// The decoded content is whole: size and SHA-256 as declared.
+Status check_decoded(const FileEntry& f, Decoder& decoder) {
+  if (!decoder.frame_done()) return mismatch(f, "zstd stream ends inside a frame");
+  if (decoder.size() != f.size)
+    return mismatch(f, "decoded size " + std::to_string(decoder.size()) + " differs from the declared " + std::to_string(f.size));
+  std::string got = decoder.finish_hex();
+  if (got != f.sha256) return mismatch(f, "SHA-256 " + got.substr(0, 16) + "… differs from the manifest");
+  return OkStatus();
+}
+
+// A complete, verified file becomes the blob: synced, read-only, renamed into place.
+Status publish_blob(FileSystem& fs, const BlobStore& store, const FileEntry& f, WritableFile* content,
+                    const std::string& src) {
+  MC_RETURN_IF_ERROR(content->sync());
+  MC_RETURN_IF_ERROR(content->close());
+  std::string dst = store.blob_path(f.sha256);
+  MC_RETURN_IF_ERROR(fs.make_dirs(parent_dir(dst)));
+  MC_RETURN_IF_ERROR(fs.chmod(src, 0444));
+  MC_RETURN_IF_ERROR(fs.rename(src, dst));
+  return fs.sync_dir(parent_dir(dst));
+}
 
 // Runs a Decoder on its own thread so receiving (and appending to the .part) overlaps
 // decoding, hashing and writing: the two halves cost about the same. Wire bytes travel in
@@ -201,7 +250,7 @@ class DecodeWorker {
 // One attempt's state: what has been accepted so far and where decoded bytes go.
 class BlobWriter : public HttpSink {
  public:
-  BlobWriter(const DownloadParams& p, const FileEntry& f) : p_(p), f_(f), zstd_(f.encoding == "zstd") {}
+  BlobWriter(const DownloadParams& p, const FileEntry& f) : p_(p), f_(f), decoded_(f.encoding != "identity") {}
 
   // Opens the files and replays an existing .part (resume). Returns the wire offset to
   // request from.
@@ -271,23 +320,13 @@ class BlobWriter : public HttpSink {
       return mismatch(f_, "body truncated: " + std::to_string(wire_) + " of " + std::to_string(f_.stored_size) + " bytes");
     MC_RETURN_IF_ERROR(worker_->drain());
     worker_.reset();
-    if (!decoder_->frame_done()) return mismatch(f_, "zstd stream ends inside a frame");
-    if (decoder_->size() != f_.size)
-      return mismatch(f_, "decoded size " + std::to_string(decoder_->size()) + " differs from the declared " +
-                              std::to_string(f_.size));
-    std::string got = decoder_->finish_hex();
-    if (got != f_.sha256) return mismatch(f_, "SHA-256 " + got.substr(0, 16) + "… differs from the manifest");
-    WritableFile* content = zstd_ ? decoder_->out() : part_.get();
-    MC_RETURN_IF_ERROR(content->sync());
-    MC_RETURN_IF_ERROR(content->close());
-    MC_RETURN_IF_ERROR(part_->close());
-    std::string src = zstd_ ? p_.store.decoded_path(f_) : p_.store.part_path(f_);
-    std::string dst = p_.store.blob_path(f_.sha256);
-    MC_RETURN_IF_ERROR(p_.fs->make_dirs(parent_dir(dst)));
-    MC_RETURN_IF_ERROR(p_.fs->chmod(src, 0444));
-    MC_RETURN_IF_ERROR(p_.fs->rename(src, dst));
-    MC_RETURN_IF_ERROR(p_.fs->sync_dir(parent_dir(dst)));
-    if (zstd_) MC_RETURN_IF_ERROR(p_.fs->remove_all(p_.store.part_path(f_)));
+    MC_RETURN_IF_ERROR(decoder_->end());
+    MC_RETURN_IF_ERROR(check_decoded(f_, *decoder_));
+    WritableFile* content = decoded_ ? decoder_->out() : part_.get();
+    if (decoded_) MC_RETURN_IF_ERROR(part_->close());
+    std::string src = decoded_ ? p_.store.decoded_path(f_) : p_.store.part_path(f_);
+    MC_RETURN_IF_ERROR(publish_blob(*p_.fs, p_.store, f_, content, src));
+    if (decoded_) MC_RETURN_IF_ERROR(p_.fs->remove_all(p_.store.part_path(f_)));
     return OkStatus();
   }
 
@@ -331,7 +370,7 @@ class BlobWriter : public HttpSink {
   }
 
   Status start_decoder() {
-    decoder_ = std::make_unique<Decoder>(f_, zstd_);
+    decoder_ = std::make_unique<Decoder>(f_);
     MC_RETURN_IF_ERROR(decoder_->open(p_.fs, p_.store.decoded_path(f_)));
     worker_ = std::make_unique<DecodeWorker>(decoder_.get());
     return OkStatus();
@@ -345,7 +384,7 @@ class BlobWriter : public HttpSink {
 
   const DownloadParams& p_;
   const FileEntry& f_;
-  bool zstd_;
+  bool decoded_;  // zstd or xform: the content goes to tmp/<sha256>.dec
   static constexpr size_t kPartBatch = 1 << 20;
   std::unique_ptr<WritableFile> part_;
   std::string part_buf_;  // wire bytes not yet appended to the .part (batched writes)
@@ -415,6 +454,51 @@ Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats*
     break;
   }
   return last;
+}
+
+Status download_parts(const DownloadParams& p, const FileEntry& f, const std::vector<BlobPart>& parts, DownloadStats* stats) {
+  uint64_t total = 0;
+  for (const auto& part : parts) total += part.size;
+  if (total != f.stored_size)
+    return mismatch(f, "parts sum to " + std::to_string(total) + " bytes, the manifest's stored_size is " +
+                           std::to_string(f.stored_size));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    FileEntry piece;
+    piece.path = f.path + " (part " + std::to_string(i + 1) + " of " + std::to_string(parts.size()) + ")";
+    piece.sha256 = parts[i].sha256;
+    piece.size = piece.stored_size = parts[i].size;
+    piece.url = parts[i].url;
+    piece.encoding = "identity";
+    if (have_blob(*p.fs, p.store, piece)) continue;
+    MC_RETURN_IF_ERROR(download_blob(p, piece, stats));
+  }
+  // The parts in order are the stored blob: decode them into the file's content.
+  const std::string decoded = p.store.decoded_path(f);
+  Decoder decoder(f, /*write_identity=*/true);
+  Status s = decoder.open(p.fs, decoded);
+  std::vector<char> buf(1 << 20);
+  for (size_t i = 0; s.ok() && i < parts.size(); ++i) {
+    auto in = p.fs->open_readable(p.store.blob_path(parts[i].sha256), /*follow_links=*/false);
+    if (!in.ok()) {
+      s = in.status();
+      break;
+    }
+    for (;;) {
+      auto n = (*in)->read(buf.data(), buf.size());
+      if (!n.ok()) s = n.status();
+      if (!s.ok() || *n == 0) break;
+      s = decoder.feed(buf.data(), *n);
+      if (!s.ok()) break;
+    }
+  }
+  if (s.ok()) s = decoder.end();
+  if (s.ok()) s = check_decoded(f, decoder);
+  if (s.ok()) s = publish_blob(*p.fs, p.store, f, decoder.out(), decoded);
+  if (!s.ok()) {
+    decoder.close();
+    (void)p.fs->remove_all(decoded);
+  }
+  return s;
 }
 
 }  // namespace modelcast

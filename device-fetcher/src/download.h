@@ -14,6 +14,7 @@
 #include "modelcast/file_system.h"
 #include "modelcast/http_transport.h"
 #include "modelcast/manifest.h"
+#include "modelcast/manifest_v2.h"
 
 namespace modelcast {
 
@@ -24,7 +25,7 @@ struct BlobStore {
   }
   std::string tmp_dir() const { return cache_dir + "/tmp"; }
   std::string part_path(const FileEntry& f) const {
-    return tmp_dir() + "/" + f.sha256 + (f.encoding == "zstd" ? ".zst.part" : ".part");
+    return tmp_dir() + "/" + f.sha256 + (f.encoding == "zstd" ? ".zst.part" : f.encoding == "xform" ? ".xf.part" : ".part");
   }
   std::string decoded_path(const FileEntry& f) const { return tmp_dir() + "/" + f.sha256 + ".dec"; }
 };
@@ -56,5 +57,14 @@ bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file);
 
 // Makes blobs/sha256/<2>/<sha256> hold the file's verified content.
 Status download_blob(const DownloadParams& params, const FileEntry& file, DownloadStats* stats);
+
+// The same for a file whose stored blob (file.encoding, file.stored_size) is `parts`:
+// each part the cache lacks is downloaded like a blob of its own (resumable, its size and
+// SHA-256 verified, kept in the blob store under its own hash, so a later update fetches
+// only the parts still missing); then the parts are read in order through the decoder
+// into tmp/<sha256>.dec, whose size and SHA-256 must be the file's. Memory stays
+// O(1 MiB) whatever the file size.
+Status download_parts(const DownloadParams& params, const FileEntry& file, const std::vector<BlobPart>& parts,
+                      DownloadStats* stats);
 
 }  // namespace modelcast

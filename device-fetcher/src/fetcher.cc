@@ -19,6 +19,7 @@
 #include "keyset_chain.h"
 #include "download.h"
 #include "download_conditions.h"
+#include "fetch_plan.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
@@ -162,7 +163,8 @@ class Fetcher::Impl::UpdateRun {
   Status check_for_update();
   HttpRequest base_request() const;
   Status fetch_manifest(const HttpRequest& base);
-  Result<SignedManifest> check_manifest(const KeySet& keys) const;
+  Status get_manifest(const HttpRequest& base, const std::string& url);
+  Result<FetchPlan> check_manifest(const KeySet& keys) const;
   Status check_not_failed_before(const Manifest& m) const;
   Status make_room(const Manifest& m);
   Status check_version(const Manifest& m);
@@ -170,6 +172,7 @@ class Fetcher::Impl::UpdateRun {
   bool check_rollout(const Manifest& m);
   bool check_download_conditions(const Manifest& m);
   Status download_missing(const Manifest& m, const HttpRequest& base);
+  Status check_plan_supported() const;
   Status check_config_fits(const Manifest& m) const;
   Status install(const SignedManifest& sm);
   void report(const Status& s);
@@ -190,6 +193,8 @@ class Fetcher::Impl::UpdateRun {
   std::string active_path_;
   Manifest active_manifest_;  // what the active version was signed as (its expiry)
   ManifestSink sink_;
+  int format_ = 2;  // of the document in sink_
+  FetchPlan plan_;
 };
 
 Fetcher::Fetcher(FetcherOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
@@ -216,6 +221,8 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   MC_RETURN_IF_ERROR(check_name(o.channel, "channel"));
   if (!o.app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.app_version, "app version"));
   for (const auto& f : o.features) MC_RETURN_IF_ERROR(check_name(f, "feature"));
+  // This fetcher reads format 2: a format 1 document requiring it is one it can take.
+  if (!contains(o.features, kFormat2Feature)) o.features.push_back(kFormat2Feature);
   MC_RETURN_IF_ERROR(check_install_token(o.install_token));
   if (o.keep_versions < 1) o.keep_versions = 1;
   if (o.max_retries < 0) o.max_retries = 0;
@@ -375,7 +382,8 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   }
   // The keys that count: the pinned ones as the tree's key-set statements changed them.
   MC_ASSIGN_OR_RETURN(KeySet keys, follow_key_set(options_, *impl_.transport, base, fs_));
-  MC_ASSIGN_OR_RETURN(SignedManifest sm, check_manifest(keys));
+  MC_ASSIGN_OR_RETURN(plan_, check_manifest(keys));
+  const SignedManifest& sm = plan_.view;
   const Manifest& m = sm.manifest;
   MC_RETURN_IF_ERROR(check_version(m));
   if (m.version == active_) {
@@ -385,6 +393,7 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
   }
   MC_RETURN_IF_ERROR(check_not_failed_before(m));
   MC_RETURN_IF_ERROR(check_device_support(m));
+  MC_RETURN_IF_ERROR(check_plan_supported());
   if (!check_rollout(m)) return OkStatus();
   if (!check_download_conditions(m)) return OkStatus();
   MC_RETURN_IF_ERROR(make_room(m));
@@ -404,31 +413,60 @@ HttpRequest Fetcher::Impl::UpdateRun::base_request() const {
   return base;
 }
 
-// A conditional GET (an unchanged manifest costs a 304), size-limited.
+// The format 2 document, or on HTTP 404 the format 1 one (a tree written by an older
+// publisher): one document per update, never a mix.
 Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
-  sink_.url = options_.base_url + "/manifests/" + model_ + "/" + options_.channel + "/" + options_.platform + ".json";
+  const std::string stream = model_ + "/" + options_.channel + "/" + options_.platform + ".json";
+  format_ = 2;
+  Status s = get_manifest(base, options_.base_url + "/v2/manifests/" + stream);
+  if (s.ok() || sink_.response.status != 404) return s;
+  format_ = 1;
+  return get_manifest(base, options_.base_url + "/manifests/" + stream);
+}
+
+// A conditional GET (an unchanged manifest costs a 304), size-limited.
+Status Fetcher::Impl::UpdateRun::get_manifest(const HttpRequest& base, const std::string& url) {
+  sink_.url = url;
   HttpRequest req = base;
   req.url = sink_.url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
   if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty()) req.if_none_match = state_.etag;
-  return run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
+  Status s = run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
     sink_.response = HttpResponse();
     sink_.body.clear();
     return impl_.transport->get(req, sink_);
   });
+  result_.wire_bytes += sink_.body.size();
+  result_.manifest_format = format_;
+  return s;
 }
 
-// Authentic and meant for this stream.
-Result<SignedManifest> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) const {
-  auto parsed = parse_signed_manifest(sink_.body);
-  if (!parsed.ok()) return parsed.status().with_context(sink_.url);
-  const Manifest& m = parsed->manifest;
-  MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
+// Authentic and meant for this stream (either format: the same keys, threshold and checks).
+Result<FetchPlan> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) const {
+  FetchPlan plan;
+  if (format_ == 2) {
+    auto parsed = parse_signed_manifest_v2(sink_.body);
+    if (!parsed.ok()) return parsed.status().with_context(sink_.url);
+    MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
+    plan = plan_from_v2(*parsed);
+  } else {
+    auto parsed = parse_signed_manifest(sink_.body);
+    if (!parsed.ok()) return parsed.status().with_context(sink_.url);
+    MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
+    plan = plan_from_v1(std::move(parsed).value());
+  }
+  const Manifest& m = plan.view.manifest;
   if (m.model != model_ || m.channel != options_.channel || m.platform != options_.platform)
     return error(StatusCode::kSignature, sink_.url + ": signed for " + m.model + "/" + m.channel + "/" + m.platform +
                                              ", not for the requested " + model_ + "/" + options_.channel + "/" +
                                              options_.platform);
-  return parsed;
+  return plan;
+}
+
+// Every file has a stored form this fetcher decodes; otherwise nothing is downloaded.
+Status Fetcher::Impl::UpdateRun::check_plan_supported() const {
+  if (plan_.unsupported.empty()) return OkStatus();
+  return error(StatusCode::kUnsupportedFeature, plan_.unsupported);
 }
 
 // Fresh and not older than anything seen; a newer version raises the rollback floor
@@ -549,8 +587,11 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     progress.file_index = i;
     progress.file = needed[i]->path;
     DownloadStats stats;
-    Status s = download_blob(dp, *needed[i], &stats);
+    auto parts = plan_.parts.find(needed[i]->sha256);
+    Status s = parts == plan_.parts.end() ? download_blob(dp, *needed[i], &stats)
+                                          : download_parts(dp, *needed[i], parts->second, &stats);
     result_.bytes_downloaded += stats.wire_bytes;
+    result_.wire_bytes += stats.wire_bytes;
     if (!s.ok() && impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");  // perhaps while waiting to retry
     MC_RETURN_IF_ERROR(s);
     result_.files_downloaded++;

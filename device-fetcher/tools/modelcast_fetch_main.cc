@@ -78,6 +78,8 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
                            {"offered_version", r.offered_version ? modelcast::Json(r.offered_version) : modelcast::Json(nullptr)},
                            {"not_modified", r.not_modified},
                            {"bytes_downloaded", r.bytes_downloaded},
+                           {"manifest_format", r.manifest_format},
+                           {"wire_bytes", r.wire_bytes},
                            {"files_downloaded", r.files_downloaded},
                            {"files_reused", r.files_reused},
                            {"bytes_needed", r.bytes_needed},

@@ -153,7 +153,11 @@ Result<std::string> sign_key_set(const KeySet& set, const std::string& published
   return pretty_json(Json{{"signed", signed_json}, {"signatures", sigs}});
 }
 
-Status verify_with_key_set(const SignedManifest& manifest, const KeySet& set) {
+namespace {
+
+// Either format's envelope: the threshold of the set's keys, and a revoked signer named.
+template <typename Signed>
+Status verify_envelope_with_key_set(const Signed& manifest, const KeySet& set) {
   Status s = verify_signatures(manifest, set.signing_keys(), set.threshold);
   if (s.ok()) return s;
   for (const auto& entry : manifest.signatures)
@@ -161,6 +165,16 @@ Status verify_with_key_set(const SignedManifest& manifest, const KeySet& set) {
       return error(StatusCode::kSignature, "signed by revoked key " + entry.keyid.substr(0, 16) + "… (key set " +
                                                std::to_string(set.version) + "): " + s.message());
   return s;
+}
+
+}  // namespace
+
+Status verify_with_key_set(const SignedManifest& manifest, const KeySet& set) {
+  return verify_envelope_with_key_set(manifest, set);
+}
+
+Status verify_with_key_set(const SignedManifestV2& manifest, const KeySet& set) {
+  return verify_envelope_with_key_set(manifest, set);
 }
 
 }  // namespace modelcast

@@ -175,16 +175,19 @@ TEST_CASE("fetcher answers current from a 304 without downloading a blob byte") 
   CHECK(r.not_modified);
   CHECK(r.version == 1);
   CHECK(r.reason.empty());
+  // A format 1 tree: the format 2 document is a 404, then the format 1 one a 304.
   auto seen = env.transport->seen();
-  REQUIRE(seen.size() == 1);
-  CHECK(seen[0].status == 304);
-  CHECK(!seen[0].if_none_match.empty());
-  CHECK(seen[0].user_agent == "modelcast-fetch/0.1.0 (classifier; v1; android-arm64)");
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].status == 404);
+  CHECK(seen[1].status == 304);
+  CHECK(!seen[1].if_none_match.empty());
+  CHECK(seen[1].user_agent == "modelcast-fetch/0.1.0 (classifier; v1; android-arm64)");
   CHECK(env.transport->blob_bytes() == 0);
-  auto log = env.log(1);
-  REQUIRE(log.size() == 1);
-  CHECK(log[0].status == 304);
-  CHECK(log[0].body_bytes == 0);
+  CHECK(r.manifest_format == 1);
+  auto log = env.log(2);
+  REQUIRE(log.size() == 2);
+  CHECK(log[1].status == 304);
+  CHECK(log[1].body_bytes == 0);
 }
 
 TEST_CASE("fetcher downloads only the files whose content changed and keeps the previous version") {
@@ -1033,6 +1036,7 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   // nginx's ETag is mtime (seconds) + size: a same-size manifest rewritten within the same
   // second would look unchanged. A real publish is a git push later; here, age it.
   touch_later(tree + "/manifests/classifier/stable/android-arm64.json", 5);
+  touch_later(tree + "/v2/manifests/classifier/stable/android-arm64.json", 5);
   env.transport->clear();
   r = env.update(o);
   REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.message);
@@ -1047,6 +1051,7 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   CommandResult p3 = publish({"--min-app-version", "9.0"});
   REQUIRE_MESSAGE(p3.exit_code == 0, p3.err);
   touch_later(tree + "/manifests/classifier/stable/android-arm64.json", 10);
+  touch_later(tree + "/v2/manifests/classifier/stable/android-arm64.json", 10);
   r = env.update(o);
   CHECK(r.status == UpdateStatus::kFallback);
   CHECK(r.reason == "incompatible");

@@ -13,6 +13,7 @@
 #include "fetch_test_util.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 
 namespace modelcast::testing {
 
@@ -61,11 +62,17 @@ struct FleetEnv {
     return r;
   }
 
-  // nginx's ETag is mtime (seconds) + size: move the rewritten manifest's mtime forward so
+  // The current manifest of the stream: format 1, or format 2 (what devices read first).
+  std::string current_path(int format = 2) const {
+    return tree + (format == 2 ? "/v2" : "") + "/manifests/classifier/stable/android-arm64.json";
+  }
+
+  // nginx's ETag is mtime (seconds) + size: move the rewritten manifests' mtime forward so
   // a device never mistakes a new manifest written in the same second for the old one.
   void age_current_manifest() {
     static int ahead = 1;
-    touch_later(tree + "/manifests/classifier/stable/android-arm64.json", ahead++);
+    touch_later(current_path(1), ahead);
+    touch_later(current_path(2), ahead++);
   }
 
   FetcherOptions device(const std::string& cache, const std::string& device_id = "") const {
@@ -84,6 +91,12 @@ struct FleetEnv {
     auto f = Fetcher::create(std::move(o));
     REQUIRE_MESSAGE(f.ok(), f.status().message());
     return (*f)->update("classifier");
+  }
+
+  ManifestV2 current_v2() const {
+    auto sm = parse_signed_manifest_v2(read_all(current_path(2)));
+    REQUIRE_MESSAGE(sm.ok(), sm.status().message());
+    return sm->manifest;
   }
 
   Manifest current() const {

@@ -25,12 +25,12 @@ std::string key_id(const std::string& pub) { return PublicKey::from_pem_file(pub
 
 // What an attacker holding `key_file` can do: sign a manifest of its own and serve it.
 void serve_forged_manifest(FleetEnv& env, const std::string& key_file, uint64_t version) {
-  Manifest m = env.current();
+  ManifestV2 m = env.current_v2();  // the document devices read first
   m.version = version;
   PrivateKey key = PrivateKey::from_pem_file(key_file).value();
-  auto text = sign_manifest(m, {&key});
+  auto text = sign_manifest_v2(m, {&key});
   REQUIRE(text.ok());
-  write_all(env.tree + "/manifests/classifier/stable/android-arm64.json", *text);
+  write_all(env.current_path(2), *text);
   env.age_current_manifest();
 }
 

@@ -13,7 +13,7 @@ TEST_CASE("after a rollback devices go back to the old content as a new version 
   REQUIRE(env.publish(good).exit_code == 0);
   REQUIRE(FleetEnv::update(env.device(cache.path())).version == 1);
   REQUIRE(env.publish(bad).exit_code == 0);
-  const std::string v2_text = read_all(env.tree + "/manifests/classifier/stable/android-arm64.json");
+  const std::string v2_text = read_all(env.current_path(2));
   UpdateResult r = FleetEnv::update(env.device(cache.path()));
   REQUIRE(r.version == 2);
 
@@ -33,7 +33,7 @@ TEST_CASE("after a rollback devices go back to the old content as a new version 
   CHECK(read_all(opened->files[0].full_path) == good);
 
   // Rollback protection still holds: the bad version's manifest served again is refused.
-  write_all(env.tree + "/manifests/classifier/stable/android-arm64.json", v2_text);
+  write_all(env.current_path(2), v2_text);
   env.age_current_manifest();
   r = FleetEnv::update(env.device(cache.path()));
   CHECK(r.status == UpdateStatus::kFallback);

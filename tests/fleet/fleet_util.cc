@@ -50,6 +50,7 @@ bool PublishedTree::publish(const std::string& model_file, const std::string& pl
     return false;
   }
   touch_later(tree_ + manifest_url(platform), 5);
+  touch_later(tree_ + "/v2" + manifest_url(platform), 5);  // what devices read first
   return true;
 }
 

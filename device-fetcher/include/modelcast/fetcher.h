@@ -129,7 +129,11 @@ struct UpdateResult {
   std::string message;          // one line naming what and where
   uint64_t offered_version = 0;  // version in the server's manifest; 0 when not read
   bool not_modified = false;     // the server answered 304
-  uint64_t bytes_downloaded = 0;  // wire bytes of blobs received by this update
+  uint64_t bytes_downloaded = 0;  // wire bytes of blobs (and parts) received by this update
+  // Which manifest format this update read: 2 (v2/manifests/...), 1 (manifests/..., after
+  // a 404 for format 2: a tree written by an older publisher); 0 when none was read.
+  int manifest_format = 0;
+  uint64_t wire_bytes = 0;  // bodies received by this update: manifests, blobs and parts
   uint64_t files_downloaded = 0;
   uint64_t files_reused = 0;  // already in the cache (dedupe)
   uint64_t bytes_needed = 0;  // stored bytes of the offered files the cache lacked (also when deferred)

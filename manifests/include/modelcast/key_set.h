@@ -17,6 +17,7 @@
 
 #include "modelcast/canonical_json.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
 #include "modelcast/signing.h"
 #include "modelcast/status.h"
 
@@ -61,5 +62,6 @@ Result<std::string> sign_key_set(const KeySet& set, const std::string& published
 
 // verify_signatures against a key set, naming a revoked signer when that is why it fails.
 Status verify_with_key_set(const SignedManifest& manifest, const KeySet& set);
+Status verify_with_key_set(const SignedManifestV2& manifest, const KeySet& set);
 
 }  // namespace modelcast
