@@ -2,6 +2,7 @@
 // and the format 1 document only after a 404, installs whole blobs and files stored as
 // parts, and falls back cleanly on a bad part, keeping what it already received.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -45,7 +46,7 @@ TEST_CASE("the fetcher reads the format 2 document first and installs its whole 
   const std::string content = random_bytes(150 * 1024, 1);
   REQUIRE(env.publish(content).exit_code == 0);
   UpdateResult r = FleetEnv::update(env.device(cache.path()));
-  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.reason + ": " + r.message);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
   CHECK(r.manifest_format == 2);
   CHECK(r.wire_bytes >= r.bytes_downloaded);
   CHECK(r.bytes_downloaded >= content.size());
@@ -66,7 +67,7 @@ TEST_CASE("a tree without format 2 documents is read from format 1 after a 404, 
   // An older publisher's tree: format 1 only.
   std::filesystem::rename(env.tree + "/v2", env.work / "v2-aside");
   UpdateResult r = FleetEnv::update(env.device(cache.path()));
-  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.reason + ": " + r.message);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
   CHECK(r.version == 2);
   CHECK(r.manifest_format == 1);
   bool saw_404 = false;
@@ -101,7 +102,7 @@ TEST_CASE("a file stored as parts is fetched part by part and installed whole") 
   REQUIRE(env.publish(content).exit_code == 0);
   REQUIRE(current_parts(env).size() == 4);
   UpdateResult r = FleetEnv::update(env.device(cache.path()));
-  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.reason + ": " + r.message);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
   CHECK(r.manifest_format == 2);
   CHECK(r.bytes_downloaded == content.size());
   CHECK(r.files_downloaded == 1);
@@ -154,7 +155,7 @@ TEST_CASE("a bad part (wrong bytes, too long, missing) falls back with the old m
   write_all(third, good);
   env.nginx->clear_access_log();
   UpdateResult r = FleetEnv::update(env.device(cache.path()));
-  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, r.reason + ": " + r.message);
+  REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
   CHECK(r.version == 2);
   // Parts 1 and 2 were kept from the failed updates: only 3 and 4 cross the wire.
   CHECK(requests_under(*env.nginx, "/tree/parts/") == 2);
