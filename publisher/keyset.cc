@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "modelcast/encoding.h"
 #include "modelcast/fs.h"
 #include "modelcast/names.h"
+#include "modelcast/signed_manifest_v2.h"
 
 namespace modelcast {
 
@@ -54,6 +56,88 @@ Result<KeySet> tree_key_set(const Tree& tree) {
     set.keys.push_back(std::move(key).value());
   }
   return set;
+}
+
+namespace {
+
+// "<n>.json" with n a decimal number from 1, no leading zero.
+std::optional<uint64_t> statement_number(const std::string& name) {
+  const size_t digits = name.size() - std::min<size_t>(name.size(), 5);
+  if (digits == 0 || digits > 18 || name.compare(digits, 5, ".json") != 0 || name[0] == '0') return std::nullopt;
+  for (size_t i = 0; i < digits; ++i)
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+  return std::stoull(name.substr(0, digits));
+}
+
+// The newest statement, after checking each one against the one before it.
+Result<KeySet> walk_statements(const Tree& tree, std::vector<std::string>* problems) {
+  auto names = tree.fs().list_dir(tree.path("keys/keyset"));
+  if (!names.ok()) return names.status().with_context("keys/keyset");
+  uint64_t newest = 0;
+  for (const auto& name : *names) {
+    if (auto n = statement_number(name)) newest = std::max(newest, *n);
+    else problems->push_back("keys/keyset/" + name + ": not a key-set statement name (<n>.json)");
+  }
+  // Set 0: every key the tree trusts, threshold 1 (the widest set a device could pin).
+  KeySet previous;
+  for (const auto& id : tree.settings().trusted_keys) {
+    auto key = PublicKey::from_pem_file(tree.path(TreeLayout::key_file(id)));
+    if (key.ok()) previous.keys.push_back(std::move(key).value());
+  }
+  std::string newest_text;
+  for (uint64_t n = 1; n <= newest; ++n) {
+    const std::string rel = key_set_statement_path(n);
+    auto text = tree.fs().read_file(tree.path(rel), kMaxKeySetBytes);
+    if (!text.ok()) return text.status().with_context(rel + " (statements must be numbered 1, 2, 3, ... without gaps)");
+    auto statement = parse_key_set_statement(*text);
+    if (!statement.ok()) return statement.status().with_context(rel);
+    if (n == 1) previous.revoked.clear();
+    Status follows = check_key_set_successor(previous, *statement);
+    if (!follows.ok()) problems->push_back(rel + ": " + follows.message());
+    previous = statement->set;
+    newest_text = std::move(text).value();
+  }
+  auto current = tree.fs().read_file(tree.path(kKeySetCurrent), kMaxKeySetBytes);
+  if (!current.ok() || *current != newest_text)
+    problems->push_back(std::string(kKeySetCurrent) + ": is not a copy of the newest statement " +
+                        key_set_statement_path(newest));
+  return previous;
+}
+
+}  // namespace
+
+std::vector<std::string> key_set_problems(const Tree& tree) {
+  std::vector<std::string> problems;
+  if (!tree.fs().exists(tree.path(kKeySetCurrent))) return problems;
+  auto set = walk_statements(tree, &problems);
+  if (!set.ok()) {
+    problems.push_back(set.status().message());
+    return problems;
+  }
+  // Devices that followed the statements check every current manifest against this set.
+  for (const std::string root : {"", "v2/"}) {
+    std::vector<std::string> ignored;
+    auto streams = list_streams(tree.path(root), &ignored, tree.fs());
+    if (!streams.ok()) continue;  // no format 2 folder
+    for (const auto& s : *streams) {
+      if (!s.has_current) continue;
+      const std::string rel = root + TreeLayout::current_manifest(s.model, s.channel, s.platform);
+      auto text = tree.fs().read_file(tree.path(rel), kMaxManifestBytes);
+      if (!text.ok()) continue;  // verify names unreadable manifests already
+      Status accepted = OkStatus();
+      if (root[0]) {
+        auto parsed = parse_signed_manifest_v2(*text);
+        if (parsed.ok()) accepted = verify_signatures(*parsed, set->signing_keys(), set->threshold);
+      } else {
+        auto parsed = parse_signed_manifest(*text);
+        if (parsed.ok()) accepted = verify_with_key_set(*parsed, *set);
+      }
+      if (!accepted.ok())
+        problems.push_back(rel + ": devices holding key set " + std::to_string(set->version) + " refuse it: " +
+                           accepted.message());
+    }
+  }
+  return problems;
 }
 
 Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys) {

@@ -28,6 +28,12 @@ Result<KeySet> tree_key_set(const Tree& tree);
 // set (once the tree has statements), or fewer signers than its threshold.
 Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys);
 
+// What `verify` finds wrong with the key set: a statement that does not follow the one
+// before it (statement 1 must be signed by a key the tree trusts), a gap in the numbers,
+// keys/keyset.json not being the newest statement, or a current manifest (either format)
+// that devices holding the newest set would refuse. Empty when the tree has no statements.
+std::vector<std::string> key_set_problems(const Tree& tree);
+
 struct KeyChangeOptions {
   SigningOptions signing;         // --key: signers from the current set
   std::vector<std::string> add;   // public key files (PEM) to add

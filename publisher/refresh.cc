@@ -7,7 +7,9 @@
 #include <optional>
 
 #include "catalog.h"
+#include "keyset.h"
 #include "locked_tree.h"
+#include "next_version.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
 #include "modelcast/signed_manifest_v2.h"
@@ -73,8 +75,9 @@ std::string commit_title(const std::vector<Pending>& pending) {
   return title;
 }
 
-std::string commit_body(const std::vector<Pending>& pending, const std::string& key_id) {
-  std::string body = "signed-by: " + key_id + "\n";
+std::string commit_body(const std::vector<Pending>& pending, const std::vector<std::string>& key_ids) {
+  std::string body;
+  for (const auto& id : key_ids) body += "signed-by: " + id + "\n";
   for (const auto& p : pending) {
     const RefreshedStream& s = p.stream;
     body += s.model + "/" + s.channel + "/" + s.platform + ": version " + std::to_string(s.previous_version) + " -> " +
@@ -87,7 +90,7 @@ std::string commit_body(const std::vector<Pending>& pending, const std::string& 
 
 Status check_refresh_options(const RefreshOptions& o) {
   if (o.tree.empty()) return error(StatusCode::kInvalidArgument, "TREE is required");
-  if (o.key_path.empty()) return error(StatusCode::kInvalidArgument, "--key is required");
+  if (o.key_paths.empty()) return error(StatusCode::kInvalidArgument, "--key is required");
   if (o.within_days < 0 || o.within_days > kMaxDays) return error(StatusCode::kInvalidArgument, "--within: must be 0 to 3650 days");
   if (o.expires_in_days < 0 || o.expires_in_days > kMaxDays)
     return error(StatusCode::kInvalidArgument, "--expires-in: must be 1 to 3650 days");
@@ -97,20 +100,27 @@ Status check_refresh_options(const RefreshOptions& o) {
 Result<RefreshResult> refresh(const RefreshOptions& o) {
   MC_RETURN_IF_ERROR(check_refresh_options(o));
   const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
+  MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths, o.tree));
   MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "refresh"));
   Tree& tree = locked.tree();
 
-  auto key = PrivateKey::from_pem_file(o.key_path);
-  if (!key.ok()) return key.status().with_context("--key " + o.key_path);
   RefreshResult result;
-  result.key_id = key->public_key().key_id();
+  std::vector<const PrivateKey*> signers;
+  for (const auto& key : keys) {
+    signers.push_back(&key);
+    result.key_ids.push_back(key.public_key().key_id());
+  }
+  result.key_id = result.key_ids.front();
   // Devices pin the tree's keys: a manifest signed by any other key would make them all
   // fall back, so refresh never introduces a key (publish does, visibly, in a diff).
   const auto& trusted = tree.settings().trusted_keys;
-  if (std::find(trusted.begin(), trusted.end(), result.key_id) == trusted.end() ||
-      !path_exists(tree.path(TreeLayout::key_file(result.key_id))))
-    return error(StatusCode::kSignature, "--key " + o.key_path + ": key " + result.key_id + " is not trusted by " + tree.root() +
-                                             " (" + kSettingsFile + " trusted_keys); refresh with a key the tree trusts");
+  for (const auto& id : result.key_ids)
+    if (std::find(trusted.begin(), trusted.end(), id) == trusted.end() || !path_exists(tree.path(TreeLayout::key_file(id))))
+      return error(StatusCode::kSignature, "--key: key " + id + " is not trusted by " + tree.root() + " (" + kSettingsFile +
+                                               " trusted_keys); refresh with a key the tree trusts");
+  // Once the tree has key-set statements, devices follow them: a revoked key, a key outside
+  // the set or too few signers would make every device refuse the refreshed manifests.
+  MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
 
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
   // Streams of both formats: a publisher writes a format 2 document (under v2/) beside
@@ -146,14 +156,14 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
       next.version = version;
       next.published_at = published_at;
       next.expires_at = expires_at;
-      MC_ASSIGN_OR_RETURN(p.signed_v1, sign_manifest(next, {&key.value()}));
+      MC_ASSIGN_OR_RETURN(p.signed_v1, sign_manifest(next, signers));
     }
     if (d.v2) {
       ManifestV2 next = *d.v2;
       next.version = version;
       next.published_at = published_at;
       next.expires_at = expires_at;
-      MC_ASSIGN_OR_RETURN(p.signed_v2, sign_manifest_v2(next, {&key.value()}));
+      MC_ASSIGN_OR_RETURN(p.signed_v2, sign_manifest_v2(next, signers));
     }
     pending.push_back(std::move(p));
   }
@@ -182,7 +192,7 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
   MC_RETURN_IF_ERROR(write_catalog(tree.root(), tree.settings().base_url, format_timestamp(now), &warnings).status());
   for (const auto& w : warnings) std::fprintf(stderr, "warning: catalog: %s\n", w.c_str());
   result.message = commit_title(pending);
-  MC_ASSIGN_OR_RETURN(result.commit, locked.commit(paths, result.message + "\n\n" + commit_body(pending, result.key_id)));
+  MC_ASSIGN_OR_RETURN(result.commit, locked.commit(paths, result.message + "\n\n" + commit_body(pending, result.key_ids)));
   return result;
 }
 

@@ -16,7 +16,7 @@ constexpr int kDefaultRefreshWithinDays = 14;
 
 struct RefreshOptions {
   std::string tree;
-  std::string key_path;
+  std::vector<std::string> key_paths;  // --key, repeated for a threshold of signatures
   int within_days = kDefaultRefreshWithinDays;
   int expires_in_days = 0;  // 0: the tree's default
   bool wait_for_lock = true;
@@ -34,7 +34,8 @@ struct RefreshedStream {
 struct RefreshResult {
   size_t streams = 0;  // current manifests looked at
   std::vector<RefreshedStream> refreshed;
-  std::string key_id;
+  std::string key_id;                // the first signer
+  std::vector<std::string> key_ids;  // every signer
   std::string commit;   // empty when nothing needed a refresh
   std::string message;  // the commit message's first line
 };
@@ -42,7 +43,8 @@ struct RefreshResult {
 // Usage checks (kInvalidArgument): TREE and --key given, day counts in range.
 Status check_refresh_options(const RefreshOptions& options);
 
-// A key the tree does not trust is refused (kSignature) before anything is written.
+// Signers devices would refuse are refused (kSignature) before anything is written: a key
+// the tree does not trust, a revoked key, or fewer keys than the key set's threshold.
 Result<RefreshResult> refresh(const RefreshOptions& options);
 
 }  // namespace modelcast

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "keyset.h"
 #include "modelcast/blob_check.h"
 #include "git_repo.h"
 #include "locked_tree.h"
@@ -336,6 +337,7 @@ Result<VerifyReport> verify_tree(const VerifyOptions& options) {
   Verifier verifier(tree, std::move(keys), options.now ? options.now : fs.now_unix(), committed, &report);
   for (const auto& s : streams) verifier.stream(s);
   verifier.blobs();
+  for (auto& p : key_set_problems(tree)) report.problems.push_back(std::move(p));
   check_history(tree, streams, &report);
   check_committed(tree, &report);
   return report;

@@ -183,7 +183,7 @@ struct Cli {
   void add_refresh_command() {
     refresh_cmd = app.add_subcommand("refresh", "Re-sign current manifests that expire soon as new versions (same content)");
     refresh_cmd->add_option("TREE", ref.tree, "The tree")->required();
-    refresh_cmd->add_option("--key", ref.key_path, "Private signing key the tree trusts")->required();
+    refresh_cmd->add_option("--key", ref.key_paths, "Private signing key the tree trusts; repeat for a threshold")->required();
     refresh_cmd->add_option("--within", ref.within_days, "Refresh manifests that expire within DAYS (default 14)");
     refresh_cmd->add_option("--expires-in", ref.expires_in_days, "Days until the refreshed manifests expire (default: the tree's)");
     refresh_cmd->add_flag("--no-wait", ref_no_wait, "Fail at once if another command holds the tree lock");
@@ -221,7 +221,8 @@ struct Cli {
       Json j = {{"status", r->refreshed.empty() ? "nothing-to-refresh" : "refreshed"},
                 {"streams", r->streams},
                 {"refreshed", streams},
-                {"keyid", r->key_id}};
+                {"keyid", r->key_id},
+                {"keyids", r->key_ids}};
       if (!r->commit.empty()) j["commit"] = r->commit;
       print_json(j);
     } else if (r->refreshed.empty()) {

@@ -154,3 +154,61 @@ TEST_CASE("a key statement signed below the threshold is refused by the publishe
   CommandResult two = FleetEnv::cli({"key", "add", env.tree, k.next + ".pub", "--key", k.primary, "--key", k.backup});
   CHECK_MESSAGE(two.exit_code == 0, two.err);
 }
+
+TEST_CASE("refresh follows the key set: a revoked key or too few signers is refused, the threshold signs, devices accept it") {
+  FleetEnv env;
+  Keys k = make_keys(env);
+  TempDir cache;
+  FetcherOptions device = env.device(cache.path());
+  REQUIRE(env.publish(random_bytes(5000, 1)).exit_code == 0);
+  REQUIRE(FleetEnv::update(device).version == 1);
+  REQUIRE(FleetEnv::cli({"key", "add", env.tree, k.backup + ".pub", "--key", k.primary, "--key", k.backup, "--threshold",
+                         "2"})
+              .exit_code == 0);
+  const std::string before = read_all(env.tree + "/manifests/classifier/stable/android-arm64.json");
+
+  // One signer where the set needs two: every device would refuse the refreshed manifest.
+  CommandResult one = FleetEnv::cli({"refresh", env.tree, "--key", k.primary, "--within", "3650"});
+  CHECK(one.exit_code != 0);
+  CHECK(one.err.find("requires 2") != std::string::npos);
+  CHECK(std::count(one.err.begin(), one.err.end(), '\n') == 1);
+  CHECK(read_all(env.tree + "/manifests/classifier/stable/android-arm64.json") == before);
+
+  CommandResult two = FleetEnv::cli({"refresh", env.tree, "--key", k.primary, "--key", k.backup, "--within", "3650", "--json"});
+  REQUIRE_MESSAGE(two.exit_code == 0, two.err);
+  CHECK(Json::parse(two.out)["keyids"].size() == 2);
+  env.age_current_manifest();
+  UpdateResult r = FleetEnv::update(device);
+  CHECK_MESSAGE(r.reason.empty(), (r.reason + ": " + r.message));
+  CHECK(r.version == env.current().version);
+
+  // After the primary key is revoked (threshold back to 1), refresh refuses it outright.
+  REQUIRE(FleetEnv::cli({"key", "revoke", env.tree, k.primary + ".pub", "--key", k.primary, "--key", k.backup, "--threshold",
+                         "1"})
+              .exit_code == 0);
+  CommandResult revoked = FleetEnv::cli({"refresh", env.tree, "--key", k.primary, "--within", "3650"});
+  CHECK(revoked.exit_code != 0);
+  CHECK(revoked.err.find("revoked") != std::string::npos);
+  CHECK(FleetEnv::cli({"verify", env.tree}).exit_code == 0);
+}
+
+TEST_CASE("verify names a current manifest that devices holding the key set refuse, and a broken statement chain") {
+  FleetEnv env;
+  Keys k = make_keys(env);
+  REQUIRE(env.publish(random_bytes(5000, 1)).exit_code == 0);
+  REQUIRE(FleetEnv::cli({"key", "add", env.tree, k.backup + ".pub", "--key", k.primary}).exit_code == 0);
+  REQUIRE(FleetEnv::cli({"key", "revoke", env.tree, k.primary + ".pub", "--key", k.backup}).exit_code == 0);
+  CommandResult clean = FleetEnv::cli({"verify", env.tree});
+  REQUIRE_MESSAGE(clean.exit_code == 0, (clean.out + clean.err));
+
+  // A manifest signed by the revoked key, as a careless hand-made commit would leave it.
+  serve_forged_manifest(env, k.primary, 50);
+  CommandResult forged = FleetEnv::cli({"verify", env.tree});
+  CHECK(forged.exit_code != 0);
+  CHECK((forged.out + forged.err).find("devices holding key set 2 refuse it") != std::string::npos);
+
+  // keys/keyset.json put back to statement 1: not the newest statement.
+  write_all(env.tree + "/keys/keyset.json", read_all(env.tree + "/keys/keyset/1.json"));
+  CommandResult stale = FleetEnv::cli({"verify", env.tree});
+  CHECK((stale.out + stale.err).find("keys/keyset.json: is not a copy of the newest statement") != std::string::npos);
+}
