@@ -20,6 +20,7 @@
 #include "keyset.h"
 #include "next_version.h"
 #include "progress.h"
+#include "rollout.h"
 #include "tree.h"
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_inspect.h"
@@ -321,6 +322,9 @@ Result<PublishResult> publish(const PublishOptions& o) {
   next2.version = next.version;
   next2.published_at = next.published_at;
   next2.expires_at = next.expires_at;
+  if (next2.rollout) {  // devices outside the percentage get the last release all had
+    MC_ASSIGN_OR_RETURN(next2.rollout->fallback, fallback_release(tree, StreamName{o.model, channel, o.platform}));
+  }
   // The format 1 document is derived from the format 2 one (it may require kFormat2Feature).
   MC_ASSIGN_OR_RETURN(Manifest next1, manifest_v1_from_v2(next2));
   MC_ASSIGN_OR_RETURN(std::string signed_v2, sign_manifest_v2(next2, signers));

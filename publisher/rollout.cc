@@ -1,6 +1,7 @@
 #include "rollout.h"
 
 #include "modelcast/names.h"
+#include "modelcast/sha256.h"
 
 namespace modelcast {
 
@@ -16,6 +17,19 @@ std::optional<RolloutV2> rollout_member(int percent, const std::optional<Rollout
   r.percent = percent;
   r.fallback = fallback;
   return r;
+}
+
+Result<std::optional<RolloutFallback>> fallback_release(const Tree& tree, const StreamName& s) {
+  const std::string current_rel = TreeLayout::current_manifest_v2(s.model, s.channel, s.platform);
+  if (!tree.fs().exists(tree.path(current_rel))) return std::optional<RolloutFallback>();
+  MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(current_rel), kMaxManifestBytes));
+  auto current = parse_signed_manifest_v2(text);
+  if (!current.ok()) return current.status().with_context(current_rel + " (run `modelcast verify`)");
+  const ManifestV2& m = current->manifest;
+  if (m.rollout && m.rollout->percent < 100) return m.rollout->fallback;
+  const std::string rel = TreeLayout::versioned_manifest_v2(s.model, s.channel, s.platform, m.version);
+  MC_ASSIGN_OR_RETURN(std::string stored, tree.fs().read_file(tree.path(rel), kMaxManifestBytes));
+  return std::optional<RolloutFallback>(RolloutFallback{m.version, sha256_hex(stored)});
 }
 
 Status check_rollout_options(const RolloutOptions& o) {
@@ -45,8 +59,10 @@ Result<NextVersionResult> rollout(const RolloutOptions& o) {
     unchanged.version = unchanged.previous_version = next.version;
     return unchanged;
   }
-  // A fallback release stays as it was: it still names the last release every device had.
-  next.rollout = rollout_member(o.percent, next.rollout ? next.rollout->fallback : std::nullopt);
+  // Narrowing a release every device had: it becomes the fallback of the others. A fallback
+  // release already named stays as it was: it still names the last release every device had.
+  MC_ASSIGN_OR_RETURN(std::optional<RolloutFallback> fallback, fallback_release(session.tree(), stream));
+  next.rollout = rollout_member(o.percent, fallback);
   const std::string what = o.percent == 0 ? "halt: no new device (was " + std::to_string(before) + "%)"
                                           : std::to_string(before) + "% -> " + std::to_string(o.percent) + "% of devices";
   const uint64_t source = current->version;

@@ -22,6 +22,13 @@ Status check_rollout_percent(int percent, const std::string& flag);
 // absent at 100 (every device; a format 1 reader needs nothing else to understand it).
 std::optional<RolloutV2> rollout_member(int percent, const std::optional<RolloutFallback>& fallback);
 
+// The release a device outside a new partial rollout gets instead: the stream's current
+// version when every device was offered it (no rollout member), else the fallback the
+// current version already names (an earlier partial rollout never replaces it). Named by
+// the SHA-256 of its format 2 document as stored, so the new document vouches for it.
+// None when the stream has no format 2 document yet.
+Result<std::optional<RolloutFallback>> fallback_release(const Tree& tree, const StreamName& stream);
+
 Result<NextVersionResult> rollout(const RolloutOptions& options);
 
 }  // namespace modelcast

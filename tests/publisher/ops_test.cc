@@ -109,6 +109,46 @@ TEST_CASE("publish --rollout writes the percentage, and rollout widens and halts
   CHECK_MESSAGE(verify.exit_code == 0, verify.err);
 }
 
+TEST_CASE("a partial rollout names the last release every device had as its fallback, by the hash of its document") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  const std::string v2_root = f.tree + "/v2/manifests/clf/stable/android";
+  auto fallback_of = [&](uint64_t version) -> Json {
+    Json doc = Json::parse(read_text(v2_root + "/" + std::to_string(version) + ".json"));
+    const Json& s = doc["signed"];
+    return s.contains("rollout") && s["rollout"].contains("fallback") ? s["rollout"]["fallback"] : Json();
+  };
+  auto vouches_for = [&](const Json& fallback, uint64_t version) {
+    return fallback.is_object() && fallback["version"] == version &&
+           fallback["sha256"] == sha256_hex(read_text(v2_root + "/" + std::to_string(version) + ".json"));
+  };
+  auto rollout = [&](const std::string& percent) {
+    RunResult r = ops({"rollout", f.tree, "--model", "clf", "--platform", "android", "--percent", percent, "--key", f.key});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  };
+  for (int seed = 1; seed <= 4; ++seed) write_random(dir / ("m" + std::to_string(seed) + ".bin"), 20000, seed);
+
+  REQUIRE(publish(f, dir / "m1.bin", {"--rollout", "10"}).exit_code == 0);  // v1: nothing before it
+  CHECK(fallback_of(1).is_null());
+  rollout("100");                                                              // v2: everyone
+  REQUIRE(publish(f, dir / "m2.bin", {"--rollout", "10"}).exit_code == 0);  // v3
+  CHECK(vouches_for(fallback_of(3), 2));
+  rollout("50");                                                               // v4: still v2 for the others
+  CHECK(vouches_for(fallback_of(4), 2));
+  REQUIRE(publish(f, dir / "m3.bin", {"--rollout", "5"}).exit_code == 0);   // v5 replaces a partial release
+  CHECK(vouches_for(fallback_of(5), 2));
+  REQUIRE(ops({"rollout", f.tree, "--model", "clf", "--platform", "android", "--halt", "--key", f.key}).exit_code == 0);
+  CHECK(vouches_for(fallback_of(6), 2));  // v6: halted, new devices get v2
+  rollout("100");                         // v7
+  CHECK(fallback_of(7).is_null());
+  rollout("30");                          // v8: the same content, narrowed again
+  CHECK(vouches_for(fallback_of(8), 7));
+  // The format 1 document never carries it (format 1 readers refuse unknown members).
+  CHECK_FALSE(Json::parse(read_text(f.tree + "/manifests/clf/stable/android/8.json"))["signed"]["rollout"].contains("fallback"));
+  RunResult verify = run_cli({"verify", f.tree});
+  CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+}
+
 TEST_CASE("a rollout percentage outside 0..100 fails with one line and leaves the tree as it was") {
   TempDir dir;
   Fixture f = make_fixture(dir);
