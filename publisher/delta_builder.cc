@@ -133,6 +133,10 @@ Result<std::string> base_content(FileSystem& fs, const std::string& root, const 
   return scratch->path();
 }
 
+bool too_large(uint64_t stored_size, const DeltaRequest& r) {
+  return r.max_delta_bytes != 0 && stored_size > r.max_delta_bytes;
+}
+
 // A delta file already in the tree (written by an earlier publish of the same pair).
 Result<DeltaV2> existing_delta(const std::string& path, const DeltaBase& base, const std::string& target_sha256,
                                const std::string& encoding) {
@@ -184,7 +188,7 @@ Result<std::optional<DeltaV2>> DeltaBuilder::build_delta(const DeltaRequest& r,
     const std::string path = root_ + "/" + delta_url(base.sha256, r.sha256, encoding);
     if (!fs_.exists(path)) continue;
     MC_ASSIGN_OR_RETURN(DeltaV2 d, existing_delta(path, base, r.sha256, encoding));
-    if (d.stored_size >= best_full) return std::optional<DeltaV2>();
+    if (d.stored_size >= best_full || too_large(d.stored_size, r)) return std::optional<DeltaV2>();
     return std::optional<DeltaV2>(std::move(d));
   }
 
@@ -208,7 +212,8 @@ Result<std::optional<DeltaV2>> DeltaBuilder::build_delta(const DeltaRequest& r,
   const bool use_xform = xfd_size <= patch_size;  // ties: xform applies with less memory
   const std::string encoding = use_xform ? "xform" : "zstd-patch";
   const std::string& chosen = use_xform ? xfd.path() : patch.path();
-  if (std::min(xfd_size, patch_size) >= best_full) return std::optional<DeltaV2>();
+  const uint64_t size = std::min(xfd_size, patch_size);
+  if (size >= best_full || too_large(size, r)) return std::optional<DeltaV2>();
   MC_ASSIGN_OR_RETURN(FileDigest digest, sha256_file(chosen));
   const std::string url = delta_url(base.sha256, r.sha256, encoding);
   MC_RETURN_IF_ERROR(place(fs_, chosen, root_ + "/" + url));

@@ -45,6 +45,9 @@ struct DeltaRequest {
   uint64_t plain_stored_size = 0;  // of the file's zstd or identity blob
   std::vector<DeltaBase> bases;    // newest first; the first `max_bases` distinct ones are used
   int max_bases = kDefaultDeltaBases;
+  // The host's file limit (0: none): a delta above it is not kept, since deltas cannot be
+  // stored in parts. An `.xf` blob above it is kept; the caller stores it in parts.
+  uint64_t max_delta_bytes = 0;
 };
 
 struct DeltaResult {

@@ -49,6 +49,7 @@ FetchPlan plan_from_v2(const SignedManifestV2& sm) {
       e.url = b->url;
       if (!b->parts.empty()) plan.parts[f.sha256] = b->parts;
     }
+    if (!f.deltas.empty()) plan.deltas[f.sha256] = f.deltas;
     v.files.push_back(std::move(e));
   }
   plan.view.signed_json = sm.signed_json;

@@ -7,8 +7,8 @@
 //
 // The blob choice lives here and only here: a file is fetched through the first blob
 // whose encoding this fetcher decodes (identity, zstd, xform); unknown encodings are
-// skipped. Ways that need content the device already has (deltas) are to be tried before
-// this choice. Private to the library.
+// skipped. Ways that need content the device already has (deltas) are kept beside it and
+// tried first (delta_fetch.h). Private to the library.
 #pragma once
 
 #include <map>
@@ -34,6 +34,9 @@ struct FetchPlan {
   SignedManifest view;
   // Parts of each file (by content SHA-256) whose chosen blob is stored as parts.
   std::map<std::string, std::vector<BlobPart>> parts;
+  // Deltas of each file (by content SHA-256) that lists some (format 2 only); tried before
+  // the chosen blob when the cache holds a base (delta_fetch.h).
+  std::map<std::string, std::vector<DeltaV2>> deltas;
   // Set when some file has no blob this fetcher decodes: the version is unsupported.
   std::string unsupported;
 };

@@ -17,6 +17,7 @@
 #include "disk_budget.h"
 #include "health_check.h"
 #include "keyset_chain.h"
+#include "delta_fetch.h"
 #include "download.h"
 #include "download_conditions.h"
 #include "fetch_plan.h"
@@ -173,6 +174,7 @@ class Fetcher::Impl::UpdateRun {
   bool check_download_conditions(const Manifest& m);
   Status download_missing(const Manifest& m, const HttpRequest& base);
   Status check_plan_supported() const;
+  FileEntryV2 with_deltas(const FileEntry& f) const;
   Status check_config_fits(const Manifest& m) const;
   Status install(const SignedManifest& sm);
   void report(const Status& s);
@@ -464,6 +466,17 @@ Result<FetchPlan> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) c
 }
 
 // Every file has a stored form this fetcher decodes; otherwise nothing is downloaded.
+// The file with the deltas its format 2 entry lists (a format 1 document lists none).
+FileEntryV2 Fetcher::Impl::UpdateRun::with_deltas(const FileEntry& f) const {
+  FileEntryV2 e;
+  e.path = f.path;
+  e.sha256 = f.sha256;
+  e.size = f.size;
+  auto listed = plan_.deltas.find(f.sha256);
+  if (listed != plan_.deltas.end()) e.deltas = listed->second;
+  return e;
+}
+
 Status Fetcher::Impl::UpdateRun::check_plan_supported() const {
   if (plan_.unsupported.empty()) return OkStatus();
   return error(StatusCode::kUnsupportedFeature, plan_.unsupported);
@@ -517,8 +530,13 @@ bool Fetcher::Impl::UpdateRun::check_rollout(const Manifest& m) {
 // do not hold, nothing is downloaded and the update ends as "deferred".
 bool Fetcher::Impl::UpdateRun::check_download_conditions(const Manifest& m) {
   std::set<std::string> missing;
-  for (const auto& f : m.files)
-    if (!have_blob(fs_, store_, f) && missing.insert(f.sha256).second) result_.bytes_needed += f.stored_size;
+  // The bytes of the path each file will take: its delta when the cache holds a base.
+  for (const auto& f : m.files) {
+    if (have_blob(fs_, store_, f) || !missing.insert(f.sha256).second) continue;
+    const FileEntryV2 entry = with_deltas(f);
+    const DeltaV2* delta = choose_delta(fs_, store_, entry, f.stored_size);
+    result_.bytes_needed += delta != nullptr ? delta->stored_size : f.stored_size;
+  }
   std::string why = deferral_message(options_.conditions, impl_.network_metered, result_.bytes_needed);
   if (why.empty()) return true;
   soft_reason_ = "deferred";
@@ -556,6 +574,7 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   for (const auto& f : m.files) {
     if (have_blob(fs_, store_, f)) {
       result_.files_reused++;
+      result_.files.push_back(FileTransfer{f.path, "cached", 0, ""});
     } else if (seen_hashes.insert(f.sha256).second) {
       needed.push_back(&f);
       progress.bytes_total += f.stored_size;
@@ -586,12 +605,18 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
   for (size_t i = 0; i < needed.size(); ++i) {
     progress.file_index = i;
     progress.file = needed[i]->path;
-    DownloadStats stats;
+    FileTransfer transfer;
     auto parts = plan_.parts.find(needed[i]->sha256);
-    Status s = parts == plan_.parts.end() ? download_blob(dp, *needed[i], &stats)
-                                          : download_parts(dp, *needed[i], parts->second, &stats);
-    result_.bytes_downloaded += stats.wire_bytes;
-    result_.wire_bytes += stats.wire_bytes;
+    const std::string how = (parts == plan_.parts.end() ? "blob-" : "parts-") + needed[i]->encoding;
+    Status s = obtain_file(dp, with_deltas(*needed[i]), needed[i]->stored_size, how,
+                           [&](DownloadStats* stats) {
+                             return parts == plan_.parts.end() ? download_blob(dp, *needed[i], stats)
+                                                               : download_parts(dp, *needed[i], parts->second, stats);
+                           },
+                           &transfer);
+    result_.bytes_downloaded += transfer.wire_bytes;
+    result_.wire_bytes += transfer.wire_bytes;
+    result_.files.push_back(std::move(transfer));
     if (!s.ok() && impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");  // perhaps while waiting to retry
     MC_RETURN_IF_ERROR(s);
     result_.files_downloaded++;

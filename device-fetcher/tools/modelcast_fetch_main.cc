@@ -84,6 +84,13 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
                            {"files_reused", r.files_reused},
                            {"bytes_needed", r.bytes_needed},
                            {"retries", r.retries}};
+    modelcast::Json files = modelcast::Json::array();
+    for (const auto& f : r.files) {
+      modelcast::Json j = {{"path", f.path}, {"how", f.how}, {"wire_bytes", f.wire_bytes}};
+      if (!f.delta_fallback.empty()) j["delta_fallback"] = f.delta_fallback;
+      files.push_back(std::move(j));
+    }
+    out["files"] = std::move(files);
     if (!r.reason.empty()) {
       out["reason"] = r.reason;
       out["message"] = r.message;

@@ -7,6 +7,7 @@
 
 #include "modelcast/manifest.h"
 #include "modelcast/sha256.h"
+#include "modelcast/xform.h"
 
 namespace modelcast {
 
@@ -103,17 +104,23 @@ Status check_blob(FileSystem& fs, const std::string& path, const BlobCheck& expe
     return error(StatusCode::kHashMismatch, path + ": " + std::to_string(file->info().size) +
                                                 " bytes, the manifest says stored_size " + std::to_string(expected.stored_size));
   if (!expected.hash) return OkStatus();
-  const bool zstd = expected.encoding == "zstd";
+  const bool zstd = expected.encoding == "zstd", xform = expected.encoding == "xform";
   ZstdCheck decoder(path);
   if (zstd) MC_RETURN_IF_ERROR(decoder.start());
   ContentCheck content(path, expected.size);
+  // An xform blob has no base: its MCXF stream holds the content as byte planes.
+  XformDecoder planes(-1, expected.size, [&content](const uint8_t* data, size_t n) {
+    return content.add(reinterpret_cast<const char*>(data), n);
+  });
   std::vector<char> buf(kReadBlock);
   for (;;) {
     MC_ASSIGN_OR_RETURN(size_t n, file->read(buf.data(), buf.size()));
     if (n == 0) break;
-    MC_RETURN_IF_ERROR(zstd ? decoder.feed(buf.data(), n, &content) : content.add(buf.data(), n));
+    if (xform) MC_RETURN_IF_ERROR(planes.feed(buf.data(), n).with_context(path));
+    else MC_RETURN_IF_ERROR(zstd ? decoder.feed(buf.data(), n, &content) : content.add(buf.data(), n));
   }
   if (zstd) MC_RETURN_IF_ERROR(decoder.finish(&content));
+  if (xform) MC_RETURN_IF_ERROR(planes.finish().status().with_context(path));
   return content.finish(expected.sha256);
 }
 

@@ -119,6 +119,18 @@ enum class UpdateStatus {
 };
 const char* update_status_name(UpdateStatus status);
 
+// How one file of the offered version was obtained (the path taken, for apps and logs).
+struct FileTransfer {
+  std::string path;  // as in the manifest
+  // "cached" (already held), "blob-<encoding>" (zstd, identity, xform), "parts-<encoding>",
+  // "delta-xform" or "delta-zstd-patch".
+  std::string how;
+  uint64_t wire_bytes = 0;  // received for this file by this update, a failed delta's included
+  // Why a delta tried first was not used, "<reason>: <message>" (the file then came as a
+  // blob in the same update); empty when no delta failed.
+  std::string delta_fallback;
+};
+
 struct UpdateResult {
   UpdateStatus status = UpdateStatus::kNone;
   uint64_t version = 0;  // active version afterwards; 0 when none
@@ -136,11 +148,15 @@ struct UpdateResult {
   uint64_t wire_bytes = 0;  // bodies received by this update: manifests, blobs and parts
   uint64_t files_downloaded = 0;
   uint64_t files_reused = 0;  // already in the cache (dedupe)
-  uint64_t bytes_needed = 0;  // stored bytes of the offered files the cache lacked (also when deferred)
+  // Bytes the offered files the cache lacked would take on the path chosen for each (a delta
+  // when the cache holds its base, else the blob); what DownloadConditions::max_update_bytes
+  // is compared with. Also set when deferred.
+  uint64_t bytes_needed = 0;
   uint64_t retries = 0;       // requests repeated within this update after a network failure
   // After a `network` failure: seconds the app should wait before checking again (grows
   // with failures in a row, jittered; the server's Retry-After when it sent one). 0 otherwise.
   double retry_after_s = 0;
+  std::vector<FileTransfer> files;  // one per distinct file of the offered version, once downloading began
 };
 
 struct ModelFile {

@@ -15,7 +15,7 @@
 namespace modelcast {
 
 struct BlobCheck {
-  std::string encoding = "identity";  // "identity" or "zstd"
+  std::string encoding = "identity";  // "identity", "zstd" or "xform" (a blob: no base)
   std::string sha256;
   uint64_t size = 0;         // of the content
   uint64_t stored_size = 0;  // of the file as stored
