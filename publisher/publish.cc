@@ -20,6 +20,7 @@
 #include "keyset.h"
 #include "next_version.h"
 #include "progress.h"
+#include "publish_deltas.h"
 #include "rollout.h"
 #include "tree.h"
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
@@ -113,6 +114,8 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
   if (!o.channel.empty()) MC_RETURN_IF_ERROR(check_name(o.channel, "--channel"));
   if (o.config_path.empty()) return usage("--config is required");
   if (o.key_paths.empty()) return usage("--key is required");
+  if (o.deltas < 0 || o.deltas > static_cast<int>(kMaxDeltasPerFile))
+    return usage("--deltas: " + std::to_string(o.deltas) + " is outside 0.." + std::to_string(kMaxDeltasPerFile));
   if (o.rollout_percent && (*o.rollout_percent < 0 || *o.rollout_percent > 100))
     return usage("--rollout: " + std::to_string(*o.rollout_percent) + " is outside 0..100");
   if (o.expires_in_days < 0 || o.expires_in_days > 3650) return usage("--expires-in: must be 1 to 3650 days");
@@ -239,6 +242,18 @@ Status split_large_blobs(BlobStore& store, uint64_t max_file_bytes, ManifestV2* 
   return OkStatus();
 }
 
+// Deltas and xform blobs for the files that changed (publish_deltas.h).
+Status store_deltas(const Tree& tree, const PublishOptions& o, const std::string& tmp_dir,
+                    const std::vector<SourceFile>& sources, uint64_t last_version, ManifestV2* next) {
+  std::map<std::string, std::string> source_of;
+  for (const auto& f : sources) source_of[f.path] = f.source;
+  DeltaPublishOptions options;
+  options.max_bases = o.deltas;
+  options.max_file_bytes = tree.settings().max_file_bytes;
+  options.tmp_dir = tmp_dir;
+  return add_deltas(tree, source_of, last_version, options, next);
+}
+
 // True when `next` has the current version's content and that version is not due for a
 // refresh; sets result->refreshed when the content is the same but the expiry is near.
 Result<bool> keeps_current_version(const Manifest& previous, const Manifest& next, int64_t now, int refresh_within_days,
@@ -315,6 +330,9 @@ Result<PublishResult> publish(const PublishOptions& o) {
       return result;
     }
   }
+
+  MC_RETURN_IF_ERROR(store_deltas(tree, o, locked.tmp_dir(), sources, stream.last_version, &next2));
+  MC_RETURN_IF_ERROR(split_large_blobs(store, max_file_bytes, &next2, &result));  // a large .xf too
 
   next.version = stream.last_version + 1;
   next.published_at = format_timestamp(now);

@@ -37,6 +37,9 @@ struct PublishOptions {
   // "FILE" (published under its base name) or "PATH=FILE" (published as PATH).
   std::vector<std::string> files;
   std::string path_prefix;  // folder inside the model for every FILE given without PATH=
+  // Deltas from the contents of the previous N versions, and xform blobs, in the format 2
+  // document (issue 13); 0 builds none. At most kMaxDeltasPerFile.
+  int deltas = 2;
   bool wait_for_lock = true;
   bool show_progress = true;
   int64_t now = 0;  // unix seconds; 0: the file system's clock

@@ -77,7 +77,7 @@ class Verifier {
   }
 
   void blobs() {
-    // Parts, deltas and xform blobs: each file's own bytes have the size and SHA-256 named.
+    // Parts and deltas: each file's own bytes have the size and SHA-256 named.
     for (const auto& [url, ref] : stored_) {
       ++report_->blobs;
       report_->blob_bytes += ref.size;
@@ -179,11 +179,8 @@ class Verifier {
               ", which is not where it is stored");
     for (const auto& f : m.files) {
       for (const auto& b : f.blobs) {
-        if (!b.url.empty() && b.encoding != "xform") {
-          blobs_.insert({b.url, BlobRef{b.encoding, f.sha256, f.size, b.stored_size, rel}});
-        } else if (!b.url.empty()) {
-          stored_.insert({b.url, StoredRef{"", b.stored_size, rel}});
-        }
+        // Every blob file, xform ones too, is decoded and checked against the content.
+        if (!b.url.empty()) blobs_.insert({b.url, BlobRef{b.encoding, f.sha256, f.size, b.stored_size, rel}});
         for (const auto& p : b.parts) stored_.insert({p.url, StoredRef{p.sha256, p.size, rel}});
       }
       for (const auto& d : f.deltas) stored_.insert({d.url, StoredRef{d.sha256, d.stored_size, rel}});

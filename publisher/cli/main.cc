@@ -147,6 +147,8 @@ struct Cli {
     publish_cmd->add_option("--runtime", pub.runtime, "Runtime the device needs (e.g. tflite)");
     publish_cmd->add_option("--features", pub_features, "Features the device must support (comma-separated; default: config's)");
     publish_cmd->add_option("--path-prefix", pub.path_prefix, "Folder inside the model for FILEs given without PATH=");
+    publish_cmd->add_option("--deltas", pub.deltas,
+                            "Deltas from the previous N versions, and transformed blobs, for format 2 devices (default 2; 0: none)");
     publish_cmd->add_flag("--no-wait", pub_no_wait, "Fail at once if another publish holds the tree lock");
     publish_cmd->add_flag("--quiet", pub_quiet, "No progress lines");
     publish_cmd->add_flag("--json", pub_json, "Print the result as one JSON object");

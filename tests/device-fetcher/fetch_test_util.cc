@@ -212,7 +212,9 @@ uint64_t CountingTransport::blob_bytes() {
   std::lock_guard<std::mutex> l(mu_);
   uint64_t n = 0;
   for (const auto& s : seen_)
-    if (s.url.find("/blobs/") != std::string::npos) n += s.body_bytes;
+    if (s.url.find("/blobs/") != std::string::npos || s.url.find("/parts/") != std::string::npos ||
+        s.url.find("/deltas/") != std::string::npos)
+      n += s.body_bytes;
   return n;
 }
 

@@ -98,7 +98,7 @@ class CountingTransport : public HttpTransport {
   };
   std::vector<Seen> seen();
   void clear();
-  uint64_t blob_bytes();  // body bytes of /blobs/ requests
+  uint64_t blob_bytes();  // body bytes of content requests: /blobs/, /parts/, /deltas/
   // The next `count` blob requests deliver at most `after_bytes` bytes, then fail kNetwork.
   void cut_blob_bodies(uint64_t after_bytes, int count);
   // Calls `hook` after the body bytes of each blob request cross `after_bytes` (once).
