@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <set>
 
 #include "fetch_plan.h"
@@ -37,12 +38,25 @@ bool is_dir(FileSystem& fs, const std::string& path) {
   return info.ok() && info->type == FileType::kDirectory;
 }
 
-bool resumable_tmp_name(const std::string& name) {
-  for (const char* suffix : {".part", ".zst.part", ".xf.part"}) {
+// "<64 hex><one of suffixes>".
+bool blob_tmp_name(const std::string& name, std::initializer_list<const char*> suffixes) {
+  for (const char* suffix : suffixes) {
     size_t n = std::strlen(suffix);
     if (name.size() == 64 + n && name.compare(64, n, suffix) == 0 && is_lower_hex(name.substr(0, 64), 64)) return true;
   }
   return false;
+}
+
+// Removes every entry of tmp/ but regular files "<64 hex><kept suffix>" (a link is removed,
+// never followed).
+Status remove_tmp_except(FileSystem& fs, const BlobStore& store, std::initializer_list<const char*> kept_suffixes) {
+  for (const auto& name : list_dir(fs, store.tmp_dir())) {
+    const std::string path = store.tmp_dir() + "/" + name;
+    auto info = fs.lstat(path);
+    const bool regular = info.ok() && info->type == FileType::kRegular;
+    if (!regular || !blob_tmp_name(name, kept_suffixes)) MC_RETURN_IF_ERROR(fs.remove_all(path));
+  }
+  return OkStatus();
 }
 
 }  // namespace
@@ -235,14 +249,10 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
   return OkStatus();
 }
 
-Status recover_tmp(FileSystem& fs, const BlobStore& store) {
-  for (const auto& name : list_dir(fs, store.tmp_dir())) {
-    const std::string path = store.tmp_dir() + "/" + name;
-    auto info = fs.lstat(path);
-    const bool regular = info.ok() && info->type == FileType::kRegular;
-    if (!regular || !resumable_tmp_name(name)) MC_RETURN_IF_ERROR(fs.remove_all(path));
-  }
-  return OkStatus();
+Status recover_tmp(FileSystem& fs, const BlobStore& store) { return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part"}); }
+
+Status remove_foreign_tmp_entries(FileSystem& fs, const BlobStore& store) {
+  return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part", ".dec", ".lock"});
 }
 
 Status clear_tmp(FileSystem& fs, const BlobStore& store) {

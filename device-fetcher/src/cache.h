@@ -1,7 +1,9 @@
 // The device cache on disk (DESIGN.md "The device cache"): paths, state.json, building a
 // version folder from hard links, the atomic swap of `current`, pruning and crash
 // recovery. Every write goes through the FileSystem seam. Callers that modify a model
-// hold the cache's lock; reading functions take none. Private to the library.
+// hold its update locks, and callers that delete what models share (recover_tmp, clear_tmp,
+// gc_blobs) hold the cache's lock exclusively (cache_locks.h); reading functions take none.
+// Private to the library.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +31,8 @@ struct ModelPaths {
   std::string legacy_version_manifest(uint64_t v) const { return version_dir(v) + "/manifest.json"; }
   std::string current_link() const { return model_dir() + "/current"; }
   std::string state_path() const { return model_dir() + "/state.json"; }
-  std::string lock_path() const { return cache_dir + "/lock"; }
+  std::string lock_path() const { return cache_dir + "/lock"; }  // the cache's (cache_locks.h)
+  std::string model_lock_path() const { return model_dir() + "/lock"; }
 };
 
 // The version `current` points to; 0 when absent or not a "versions/<n>" link.
@@ -59,6 +62,9 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& st
 // <sha256>.zst.part or <sha256>.xf.part; a link is removed, never followed).
 Status recover_model(FileSystem& fs, const ModelPaths& paths);
 Status recover_tmp(FileSystem& fs, const BlobStore& store);
+// What recover_tmp removes that no update ever makes (links, folders, other odd files), so
+// it is safe while other updates download into tmp/.
+Status remove_foreign_tmp_entries(FileSystem& fs, const BlobStore& store);
 // After a successful update: every partial belongs to no pending file any more.
 Status clear_tmp(FileSystem& fs, const BlobStore& store);
 

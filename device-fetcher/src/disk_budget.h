@@ -1,7 +1,7 @@
 // The cache's disk budget (FetcherOptions::max_cache_bytes): what an update needs, and
 // making room for it. Room comes first from blobs no version folder links to, then from
 // the oldest version folders that are not any model's `current`; an active version is
-// never removed. Callers hold the cache lock. Private to the library.
+// never removed. Callers hold the cache's lock exclusively (cache_locks.h). Private to the library.
 #pragma once
 
 #include <cstdint>

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "cache_locks.h"
 #include "modelcast/blob_check.h"
 #include "modelcast/fs.h"
 #include "modelcast/sha256.h"
@@ -396,6 +397,13 @@ class BlobWriter : public HttpSink {
   int status_ = 0;
 };
 
+// The blob's lock (cache_locks.h): two writers of one .part or .dec would corrupt it, and
+// the second would replace a stored blob. Waiting still checks the deadline and cancel.
+Result<FileLock> lock_blob(const DownloadParams& p, const std::string& sha256) {
+  const auto wait_tick = [&p] { return p.on_bytes ? p.on_bytes(0) : OkStatus(); };
+  return lock_polling(*p.fs, p.store.blob_lock_path(sha256), wait_tick);
+}
+
 }  // namespace
 
 bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file) {
@@ -404,6 +412,11 @@ bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file) {
 
 Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats* stats) {
   MC_RETURN_IF_ERROR(p.fs->make_dirs(p.store.tmp_dir()));
+  MC_ASSIGN_OR_RETURN(FileLock held, lock_blob(p, f.sha256));
+  if (have_blob(*p.fs, p.store, f)) {
+    stats->stored_meanwhile = true;
+    return OkStatus();
+  }
   const std::string blob = p.store.blob_path(f.sha256);
   if (p.fs->exists(blob)) MC_RETURN_IF_ERROR(p.fs->remove_all(blob));  // wrong size: replace
   const std::string url = p.base_url + "/" + f.url;
@@ -472,7 +485,13 @@ Status download_parts(const DownloadParams& p, const FileEntry& f, const std::ve
     if (have_blob(*p.fs, p.store, piece)) continue;
     MC_RETURN_IF_ERROR(download_blob(p, piece, stats));
   }
-  // The parts in order are the stored blob: decode them into the file's content.
+  // The parts in order are the stored blob: decode them into the file's content. Each part
+  // was downloaded under its own lock; the assembly holds the file's (never two at once).
+  MC_ASSIGN_OR_RETURN(FileLock held, lock_blob(p, f.sha256));
+  if (have_blob(*p.fs, p.store, f)) {
+    stats->stored_meanwhile = true;
+    return OkStatus();
+  }
   const std::string decoded = p.store.decoded_path(f);
   Decoder decoder(f, /*write_identity=*/true);
   Status s = decoder.open(p.fs, decoded);

@@ -28,6 +28,8 @@ struct BlobStore {
     return tmp_dir() + "/" + f.sha256 + (f.encoding == "zstd" ? ".zst.part" : f.encoding == "xform" ? ".xf.part" : ".part");
   }
   std::string decoded_path(const FileEntry& f) const { return tmp_dir() + "/" + f.sha256 + ".dec"; }
+  // Held by the one update downloading that blob (cache_locks.h).
+  std::string blob_lock_path(const std::string& sha256) const { return tmp_dir() + "/" + sha256 + ".lock"; }
 };
 
 struct DownloadParams {
@@ -40,8 +42,9 @@ struct DownloadParams {
   // Called before retry n (0-based) after a network failure; false: give up. Null: retry
   // at once while max_retries allows.
   std::function<bool(int)> wait_before_retry;
-  // Called with each chunk's wire byte count (resumed bytes count once, when replayed);
-  // an error (kCancelled) stops the download.
+  // Called with each chunk's wire byte count (resumed bytes count once, when replayed),
+  // and with 0 while waiting for another update that downloads the same blob; an error
+  // (kCancelled) stops the download.
   std::function<Status(uint64_t)> on_bytes;
 };
 
@@ -49,13 +52,16 @@ struct DownloadStats {
   uint64_t wire_bytes = 0;  // received from the network by this call
   int attempts = 0;
   bool resumed = false;  // some attempt started with a Range request
+  bool stored_meanwhile = false;  // another update stored the blob while this one waited for it
 };
 
 // True when the verified blob is already in the cache (size checked; content was
 // verified when it was stored).
 bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file);
 
-// Makes blobs/sha256/<2>/<sha256> hold the file's verified content.
+// Makes blobs/sha256/<2>/<sha256> hold the file's verified content. Holds the blob's lock
+// (cache_locks.h) meanwhile: an update of another model downloading the same blob is waited
+// for, and its stored blob is taken as is.
 Status download_blob(const DownloadParams& params, const FileEntry& file, DownloadStats* stats);
 
 // The same for a file whose stored blob (file.encoding, file.stored_size) is `parts`:

@@ -14,6 +14,7 @@
 
 #include "backoff.h"
 #include "cache.h"
+#include "cache_locks.h"
 #include "disk_budget.h"
 #include "health_check.h"
 #include "keyset_chain.h"
@@ -150,10 +151,13 @@ class Fetcher::Impl::UpdateRun {
         store_{options.cache_dir} {}
 
   UpdateResult run();
+  // What the clean-up after the run must do (cache_locks.h).
+  TidyNeeds tidy_needs() const { return TidyNeeds{installed_ || health_failed_, installed_}; }
 
  private:
   // What the steps learned, beyond the result.
   bool installed_ = false;
+  bool health_failed_ = false;  // its version folder was removed again
   std::string etag_;  // to remember when the offered version ends up active
   uint64_t etag_version_ = 0;
   std::string soft_reason_;  // "rollout", "deferred": not an error, but not the newest either
@@ -320,9 +324,14 @@ UpdateResult Fetcher::update(const std::string& model) {
     } clear_owner{*impl_};
     impl_->transport->reset_cancel();
     if (impl_->is_cancelled(ticket)) return not_started(*impl_->fs, paths, error(StatusCode::kCancelled, "update cancelled"));
-    auto lock = impl_->fs->lock(paths.lock_path(), options_.wait_for_lock);
-    if (!lock.ok()) return not_started(*impl_->fs, paths, lock.status());
-    return Impl::UpdateRun(*impl_, options_, model, ticket).run();
+    // A disk budget needs the cache to itself: the room one update makes must not be
+    // filled by another model's download meanwhile.
+    auto locks = lock_for_update(*impl_->fs, paths, options_.wait_for_lock, options_.max_cache_bytes > 0);
+    if (!locks.ok()) return not_started(*impl_->fs, paths, locks.status());
+    Impl::UpdateRun run(*impl_, options_, model, ticket);
+    UpdateResult result = run.run();
+    tidy_shared_space(*impl_->fs, paths, std::move(locks).value(), run.tidy_needs(), options_.max_cache_bytes);
+    return result;
   } catch (const std::exception& e) {
     return not_started(*impl_->fs, paths, internal_error("update", &e));
   } catch (...) {
@@ -353,7 +362,9 @@ Status Fetcher::Impl::UpdateRun::prepare_model_dir() {
     MC_RETURN_IF_ERROR(fs_.sync_dir(options_.cache_dir));
   }
   MC_RETURN_IF_ERROR(recover_model(fs_, paths_));
-  return recover_tmp(fs_, store_);
+  // Other models' updates may be downloading into tmp/: only what none of them makes goes
+  // now; the rest waits for the exclusive clean-up.
+  return remove_foreign_tmp_entries(fs_, store_);
 }
 
 void Fetcher::Impl::UpdateRun::read_active() {
@@ -608,10 +619,14 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     FileTransfer transfer;
     auto parts = plan_.parts.find(needed[i]->sha256);
     const std::string how = (parts == plan_.parts.end() ? "blob-" : "parts-") + needed[i]->encoding;
+    bool stored_meanwhile = false;  // by another model's update, while this one waited
     Status s = obtain_file(dp, with_deltas(*needed[i]), needed[i]->stored_size, how,
                            [&](DownloadStats* stats) {
-                             return parts == plan_.parts.end() ? download_blob(dp, *needed[i], stats)
-                                                               : download_parts(dp, *needed[i], parts->second, stats);
+                             Status got = parts == plan_.parts.end()
+                                              ? download_blob(dp, *needed[i], stats)
+                                              : download_parts(dp, *needed[i], parts->second, stats);
+                             stored_meanwhile = stats->stored_meanwhile;
+                             return got;
                            },
                            &transfer);
     result_.bytes_downloaded += transfer.wire_bytes;
@@ -619,7 +634,10 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
     result_.files.push_back(std::move(transfer));
     if (!s.ok() && impl_.is_cancelled(ticket_)) return error(StatusCode::kCancelled, "update cancelled");  // perhaps while waiting to retry
     MC_RETURN_IF_ERROR(s);
-    result_.files_downloaded++;
+    if (stored_meanwhile)
+      result_.files_reused++;
+    else
+      result_.files_downloaded++;
   }
   return OkStatus();
 }
@@ -655,18 +673,16 @@ Status Fetcher::Impl::UpdateRun::install(const SignedManifest& sm) {
     state_.bad_manifest_sha256 = sha256_hex(sink_.body);  // remembered by the signed bytes
     (void)fs_.remove_all(dir);
     (void)fs_.remove_all(paths_.version_manifest(sm.manifest.version));
-    (void)gc_blobs(fs_, store_);
+    health_failed_ = true;  // its blobs are collected after the run
     return health;
   }
   MC_RETURN_IF_ERROR(activate_version(fs_, paths_, sm.manifest.version));
   installed_ = true;
   etag_ = usable_etag(sink_.response.etag);
   etag_version_ = sm.manifest.version;
-  // The swap is durable; failures from here on only leave extra files behind.
+  // The swap is durable; failures from here on only leave extra files behind. Blobs the
+  // pruned folders linked are collected after the run, under the exclusive lock.
   (void)prune_versions(fs_, paths_, options_.keep_versions);
-  (void)gc_blobs(fs_, store_);
-  (void)clear_tmp(fs_, store_);
-  (void)trim_to_budget(fs_, store_, options_.max_cache_bytes);
   return OkStatus();
 }
 

@@ -10,6 +10,7 @@ namespace modelcast {
 namespace {
 
 constexpr const char* kStateFile = "keyset-state.json";
+constexpr const char* kStateLockFile = "key-set.lock";  // cache_locks.h
 
 // One small document in memory; 404 is reported to the caller, not as an error.
 class StatementSink : public HttpSink {
@@ -98,7 +99,11 @@ Result<KeySet> follow_key_set(const FetcherOptions& o, HttpTransport& transport,
     set = step->set;
   }
   MC_RETURN_IF_ERROR(check_key_set_successor(set, *latest).with_context(o.base_url + "/keys/keyset.json"));
-  // Persisted before any manifest is judged by it: the key set's rollback floor.
+  // Persisted before any manifest is judged by it: the key set's rollback floor. Updates
+  // of other models may have stored a newer set meanwhile; the floor never goes down.
+  MC_ASSIGN_OR_RETURN(FileLock held, fs.lock(o.cache_dir + "/" + kStateLockFile, true));
+  KeySet stored_now = stored_key_set(o);
+  if (stored_now.version >= target) return stored_now;
   Json sigs = Json::array();
   for (const auto& s : latest->signatures) sigs.push_back({{"keyid", s.keyid}, {"sig", s.sig}});
   Json statement = {{"signed", latest->signed_json}, {"signatures", sigs}};

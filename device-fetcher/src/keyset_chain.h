@@ -6,7 +6,9 @@
 // accepted statement is stored in the cache (keyset-state.json), so a replayed older
 // statement cannot bring back a revoked key. If the app's pinned keys change (a new app
 // release), the stored chain is set aside and the walk starts again from the new pins.
-// Callers hold the cache lock. Private to the library.
+// Callers hold an update's locks. Updates of different models run at the same time, so the
+// stored set is re-read and written under its own lock (cache_locks.h). Private to the
+// library.
 #pragma once
 
 #include "modelcast/fetcher.h"

@@ -317,7 +317,10 @@ Status MemFileSystem::truncate(const std::string& path, uint64_t size) {
   return OkStatus();
 }
 
-Result<FileLock> MemFileSystem::lock(const std::string& path, bool wait) {
+Result<FileLock> MemFileSystem::lock(const std::string& path, bool wait) { return take_lock(path, wait, false); }
+Result<FileLock> MemFileSystem::lock_shared(const std::string& path, bool wait) { return take_lock(path, wait, true); }
+
+Result<FileLock> MemFileSystem::take_lock(const std::string& path, bool wait, bool shared) {
   {
     std::lock_guard<std::mutex> guard(mu_);
     MC_ASSIGN_OR_RETURN(Found f, resolve(path, false, true));
@@ -325,19 +328,29 @@ Result<FileLock> MemFileSystem::lock(const std::string& path, bool wait) {
       f.node = std::make_shared<Node>();
       f.node->inode = next_inode_++;
       f.parent->children[f.name] = f.node;
+    } else if (f.node->type == FileType::kSymlink) {
+      return errno_status(path, ELOOP);  // like O_NOFOLLOW
     }
   }
   std::unique_lock<std::mutex> guard(mu_);
-  if (!wait && locked_.count(path)) return error(StatusCode::kBusy, path + ": locked by another process");
-  lock_cv_.wait(guard, [&] { return !locked_.count(path); });
-  locked_.insert(path);
+  auto free_for_us = [&] {
+    auto it = locked_.find(path);
+    return it == locked_.end() || (shared && it->second > 0);
+  };
+  if (!wait && !free_for_us()) return error(StatusCode::kBusy, path + ": locked by another process");
+  lock_cv_.wait(guard, free_for_us);
+  if (shared)
+    locked_[path]++;
+  else
+    locked_[path] = -1;
   return FileLock(std::make_unique<Lock>(this, path));
 }
 
 void MemFileSystem::release_lock(const std::string& path) {
   {
     std::lock_guard<std::mutex> guard(mu_);
-    locked_.erase(path);
+    auto it = locked_.find(path);
+    if (it != locked_.end() && --it->second <= 0) locked_.erase(it);
   }
   lock_cv_.notify_all();
 }

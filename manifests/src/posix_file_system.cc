@@ -90,6 +90,23 @@ class PosixLock : public FileLock::Holder {
   int fd_;
 };
 
+// flock() locks belong to the open file, so two opens conflict even within one process.
+Result<FileLock> flock_file(const std::string& path, int operation, bool wait) {
+  int fd = open_retrying(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
+  if (fd < 0) return errno_status(path, errno);
+  int rc;
+  do {
+    rc = ::flock(fd, operation | (wait ? 0 : LOCK_NB));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) return error(StatusCode::kBusy, path + ": locked by another process");
+    return errno_status(path + ": flock", e);
+  }
+  return FileLock(std::make_unique<PosixLock>(fd));
+}
+
 Status remove_tree(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
@@ -233,21 +250,8 @@ class PosixFileSystem : public FileSystem {
     return OkStatus();
   }
 
-  Result<FileLock> lock(const std::string& path, bool wait) override {
-    int fd = open_retrying(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
-    if (fd < 0) return errno_status(path, errno);
-    int rc;
-    do {
-      rc = ::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-      int e = errno;
-      ::close(fd);
-      if (e == EWOULDBLOCK) return error(StatusCode::kBusy, path + ": locked by another process");
-      return errno_status(path + ": flock", e);
-    }
-    return FileLock(std::make_unique<PosixLock>(fd));
-  }
+  Result<FileLock> lock(const std::string& path, bool wait) override { return flock_file(path, LOCK_EX, wait); }
+  Result<FileLock> lock_shared(const std::string& path, bool wait) override { return flock_file(path, LOCK_SH, wait); }
 
   int64_t now_unix() const override { return static_cast<int64_t>(std::time(nullptr)); }
 };

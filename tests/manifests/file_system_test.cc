@@ -60,9 +60,25 @@ void exercise(FileSystem& fs, const std::string& root) {
   REQUIRE(fs.remove_all(root + "/a").ok());
   CHECK(!fs.exists(root + "/a"));
   CHECK(fs.remove_all(root + "/a").ok());
-  auto held = fs.lock(root + "/lock", false);
-  REQUIRE(held.ok());
+  {
+    auto held = fs.lock(root + "/lock", false);
+    REQUIRE(held.ok());
+    CHECK(fs.lock(root + "/lock", false).status().code() == StatusCode::kBusy);
+    CHECK(fs.lock_shared(root + "/lock", false).status().code() == StatusCode::kBusy);
+  }
+  // Shared holders coexist and keep an exclusive one out until the last lets go.
+  auto reader1 = fs.lock_shared(root + "/lock", false);
+  auto reader2 = fs.lock_shared(root + "/lock", false);
+  REQUIRE(reader1.ok());
+  REQUIRE(reader2.ok());
   CHECK(fs.lock(root + "/lock", false).status().code() == StatusCode::kBusy);
+  *reader1 = FileLock();
+  CHECK(fs.lock(root + "/lock", false).status().code() == StatusCode::kBusy);
+  *reader2 = FileLock();
+  CHECK(fs.lock(root + "/lock", false).ok());
+  // A lock file is never opened through a symlink.
+  REQUIRE(fs.symlink(root + "/lock", root + "/link-to-lock").ok());
+  CHECK(!fs.lock_shared(root + "/link-to-lock", false).ok());
 }
 
 }  // namespace

@@ -17,13 +17,15 @@
 //
 // Cache layout: blobs/sha256/<2>/<64>, models/<m>/versions/<v>/ (only the model's
 // files), models/<m>/versions/<v>.manifest.json,
-// models/<m>/current -> versions/<v>, models/<m>/state.json, tmp/, lock.
+// models/<m>/current -> versions/<v>, models/<m>/state.json, models/<m>/lock, tmp/, lock.
 //
 // No function here throws; failures are a Status or an UpdateResult.
 //
-// Thread safety: a Fetcher may be shared by threads. update() calls are serialised by
-// the cache's lock file (also across processes); open() and status() take no lock.
-// cancel() may be called from any thread.
+// Thread safety: a Fetcher may be shared by threads; its own update() calls run one at a
+// time. Updates of different models by different Fetchers (threads or processes) run at
+// the same time: each holds the cache's lock file shared and its model's lock file
+// exclusive, so two updates of one model are serialised (README "Several models at once").
+// open() and status() take no lock. cancel() may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -51,8 +53,10 @@ struct Progress {
   uint64_t bytes_done = 0;     // stored (wire) bytes received for this update, resumed bytes included
   uint64_t bytes_total = 0;    // stored bytes of every file to download
 };
-// Called on the updating thread; return false to cancel the update. Calling update() of
-// the same Fetcher from inside it returns at once with kFallback/kNone, reason "busy".
+// Called on the updating thread; return false to cancel the update. Also called, with
+// bytes_done unchanged, every few milliseconds while the update waits for another model's
+// update that is downloading the same file. Calling update() of the same Fetcher from
+// inside it returns at once with kFallback/kNone, reason "busy".
 using ProgressCallback = std::function<bool(const Progress&)>;
 
 // What the app allows one update to download (Firebase's CustomModelDownloadConditions).
@@ -82,6 +86,7 @@ struct FetcherOptions {
   HealthCheck health_check;
   // Most bytes the cache may hold (0: no limit). Unreferenced blobs and older versions go
   // first, never an active version; an update that cannot fit fails with reason "io".
+  // With a budget, an update has the cache to itself (other models' updates wait).
   uint64_t max_cache_bytes = 0;
   int connect_timeout_ms = 10000;
   // Abort a transfer that moves fewer than low_speed_bytes per second, averaged over
@@ -102,7 +107,10 @@ struct FetcherOptions {
   int next_check_base_ms = 60000;
   int next_check_max_ms = 3600000;
   size_t keep_versions = 2;  // version folders kept: the active one and the previous (min 1)
-  bool wait_for_lock = true;  // false: an update finding another updater running returns kBusy
+  // false: kBusy at once when this model is being updated or the cache is held exclusive
+  // (removing a model, recover(), an update with max_cache_bytes); other models' updates
+  // never make it busy.
+  bool wait_for_lock = true;
   std::shared_ptr<HttpTransport> transport;  // null: make_default_transport()
   std::shared_ptr<Clock> clock;              // null: the file system's clock
   std::shared_ptr<FileSystem> file_system;   // null: posix_file_system()

@@ -29,8 +29,9 @@
  *   Strings you pass in are copied before the call returns.
  * - Threads: one mc_fetcher may be used by one thread at a time, except
  *   mc_fetcher_cancel and mc_fetcher_set_network_metered, which any thread may call at
- *   any time. Different handles are independent (several may share one cache folder:
- *   updates are serialised by the cache's lock file, also across processes). mc_model
+ *   any time. Different handles are independent, and several may share one cache folder:
+ *   updates of different models run at the same time, two updates of one model are
+ *   serialised by lock files (also across processes). mc_model
  *   handles are read-only and may be read from any thread.
  * - Hostile input: everything the server sends (manifests, headers, bodies) is checked
  *   before use; a wrong byte ends an update in MC_STATUS_FALLBACK (or _NONE) with a
@@ -72,7 +73,7 @@ extern "C" {
 #define MC_EIO -3          /* the cache's file system refused */
 #define MC_ENETWORK -4
 #define MC_EVERIFY -5      /* signature, hash, expiry, rollback, compatibility */
-#define MC_EBUSY -6        /* another updater holds the cache lock (wait_for_lock = 0) */
+#define MC_EBUSY -6        /* wait_for_lock = 0, and this model is being updated or the cache is held exclusive */
 #define MC_ECANCELLED -7
 #define MC_EINTERNAL -8    /* unexpected failure (out of memory, a bug); see the message */
 

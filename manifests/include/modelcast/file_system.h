@@ -68,7 +68,8 @@ enum class WriteMode {
   kCreateNew,  // create; kExists when the path is taken (never replaces anything)
 };
 
-// An exclusive lock on a lock file, held until destruction. Movable.
+// A lock on a lock file (exclusive, or shared with other shared holders), held until
+// destruction. Movable.
 class FileLock {
  public:
   class Holder {
@@ -116,9 +117,13 @@ class FileSystem : public Clock {
   virtual Status remove_all(const std::string& path) = 0;
   virtual Status truncate(const std::string& path, uint64_t size) = 0;
 
-  // ---- Locks: exclusive, advisory, between processes (the real disk) or users of one
-  // FileSystem object (memory).
+  // ---- Locks: advisory, between processes (the real disk) or users of one FileSystem
+  // object (memory). The lock file is created if missing, never through a symlink.
+  // wait=false fails at once with kBusy when the lock is taken the other way (or, for
+  // lock(), taken at all). A shared lock is not raised to exclusive in place: release it
+  // first.
   virtual Result<FileLock> lock(const std::string& path, bool wait) = 0;
+  virtual Result<FileLock> lock_shared(const std::string& path, bool wait) = 0;
 
   // ---- Time: Clock::now_unix().
 
@@ -164,6 +169,7 @@ class FileSystemWrapper : public FileSystem {
   Status remove_all(const std::string& path) override { return target_->remove_all(path); }
   Status truncate(const std::string& path, uint64_t size) override { return target_->truncate(path, size); }
   Result<FileLock> lock(const std::string& path, bool wait) override { return target_->lock(path, wait); }
+  Result<FileLock> lock_shared(const std::string& path, bool wait) override { return target_->lock_shared(path, wait); }
   int64_t now_unix() const override { return target_->now_unix(); }
 
  private:

@@ -38,6 +38,7 @@ class MemFileSystem : public FileSystem {
   Status remove_all(const std::string& path) override;
   Status truncate(const std::string& path, uint64_t size) override;
   Result<FileLock> lock(const std::string& path, bool wait) override;
+  Result<FileLock> lock_shared(const std::string& path, bool wait) override;
   int64_t now_unix() const override { return now_; }
 
   void set_now(int64_t now) { now_ = now; }
@@ -49,6 +50,7 @@ class MemFileSystem : public FileSystem {
   struct Found;
   Result<Found> resolve(const std::string& path, bool follow_last, bool want_parent) const;
   FileInfo info_of(const Node& node) const;
+  Result<FileLock> take_lock(const std::string& path, bool wait, bool shared);
   void release_lock(const std::string& path);
 
   mutable std::mutex mu_;
@@ -56,7 +58,7 @@ class MemFileSystem : public FileSystem {
   uint64_t next_inode_ = 1;
   std::atomic<int64_t> now_;
   std::condition_variable lock_cv_;
-  std::set<std::string> locked_;
+  std::map<std::string, int> locked_;  // holders per lock path; -1: one exclusive holder
 };
 
 }  // namespace modelcast
