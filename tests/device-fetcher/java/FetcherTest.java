@@ -69,14 +69,16 @@ public final class FetcherTest {
         check(r.activeVersion == 1, "v1 is active: " + r);
         check(r.reason.isEmpty(), "no reason: " + r);
         check(r.bytesDownloaded > 0 && r.bytesNeeded > 0, "bytes moved: " + r.bytesDownloaded);
-        check(http.urls.size() == 4, "manifest, key set (404) + 2 files through the Java transport: " + http.urls);
+        check(http.urls.size() == 5,
+              "format 2 document (404 on this format 1 tree), manifest, key set (404) + 2 files through the Java transport: "
+                  + http.urls);
         check(http.urls.get(0).endsWith("/manifests/classifier/stable/android-arm64.json"), "manifest first: " + http.urls);
         check(progressCalls.get() > 0, "progress listener called");
 
         r = f.update("classifier");
         check(r.status == UpdateResult.Status.CURRENT && r.notModified, "second check is a 304: " + r);
-        check(http.conditional == 1, "If-None-Match sent once: " + http.conditional);
-        check(http.urls.size() == 5, "the 304 check is one request: " + http.urls.size());
+        check(http.conditional == 2, "If-None-Match sent with the format 2 and the format 1 request: " + http.conditional);
+        check(http.urls.size() == 7, "the 304 check is two requests (format 2 404, format 1 304): " + http.urls.size());
 
         Model m = f.open("classifier");
         check(m != null && m.version == 1, "open gives v1");
