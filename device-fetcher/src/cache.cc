@@ -252,7 +252,7 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
 Status recover_tmp(FileSystem& fs, const BlobStore& store) { return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part"}); }
 
 Status remove_foreign_tmp_entries(FileSystem& fs, const BlobStore& store) {
-  return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part", ".dec", ".lock"});
+  return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part", ".dec", ".lock", ".delta-out"});
 }
 
 Status clear_tmp(FileSystem& fs, const BlobStore& store) {
