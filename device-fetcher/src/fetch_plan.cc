@@ -33,7 +33,10 @@ FetchPlan plan_from_v2(const SignedManifestV2& sm) {
   v.expires_at = m.expires_at;
   v.config = m.config;
   v.requirements = m.requirements;
-  if (m.rollout) v.rollout_percent = m.rollout->percent;
+  if (m.rollout) {
+    v.rollout_percent = m.rollout->percent;
+    plan.rollout_fallback = m.rollout->fallback;
+  }
   for (const auto& f : m.files) {
     FileEntry e;
     e.path = f.path;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,8 @@ struct FetchPlan {
   std::map<std::string, std::vector<DeltaV2>> deltas;
   // Set when some file has no blob this fetcher decodes: the version is unsupported.
   std::string unsupported;
+  // Format 2 only: the release a device outside this version's rollout installs instead.
+  std::optional<RolloutFallback> rollout_fallback;
 };
 
 FetchPlan plan_from_v1(SignedManifest sm);

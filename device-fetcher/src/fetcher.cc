@@ -175,6 +175,9 @@ class Fetcher::Impl::UpdateRun {
   Status check_version(const Manifest& m);
   Status check_device_support(const Manifest& m) const;
   bool check_rollout(const Manifest& m);
+  Status check_offered_version(const Manifest& m) const;
+  Result<bool> fetch_rollout_fallback(const HttpRequest& base, const KeySet& keys);
+  Status download_and_install(const HttpRequest& base);
   bool check_download_conditions(const Manifest& m);
   Status download_missing(const Manifest& m, const HttpRequest& base);
   Status check_plan_supported() const;
@@ -404,15 +407,68 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
     etag_version_ = active_;
     return OkStatus();
   }
+  MC_RETURN_IF_ERROR(check_offered_version(m));
+  if (!check_rollout(m)) {
+    MC_ASSIGN_OR_RETURN(bool fallback, fetch_rollout_fallback(base, keys));
+    if (!fallback) return OkStatus();  // `m` now names the current version, not the plan
+  }
+  return download_and_install(base);
+}
+
+// What this device needs before downloading a version: not failed before, supported.
+Status Fetcher::Impl::UpdateRun::check_offered_version(const Manifest& m) const {
   MC_RETURN_IF_ERROR(check_not_failed_before(m));
   MC_RETURN_IF_ERROR(check_device_support(m));
-  MC_RETURN_IF_ERROR(check_plan_supported());
-  if (!check_rollout(m)) return OkStatus();
+  return check_plan_supported();
+}
+
+// The plan's version: downloaded (when the app's conditions allow), checked, installed.
+Status Fetcher::Impl::UpdateRun::download_and_install(const HttpRequest& base) {
+  const Manifest& m = plan_.view.manifest;
   if (!check_download_conditions(m)) return OkStatus();
   MC_RETURN_IF_ERROR(make_room(m));
   MC_RETURN_IF_ERROR(download_missing(m, base));
   MC_RETURN_IF_ERROR(check_config_fits(m));
-  return install(sm);
+  return install(plan_.view);
+}
+
+// Outside a staged rollout, a device below the last release every device had gets that
+// release (FORMAT.md, format 2 `rollout.fallback`). The current document names it by
+// version and by the SHA-256 of its stored format 2 document, so that document is vouched
+// for even past its own expiry; its signatures and stream are still checked. True when
+// plan_ now holds it; false when this device keeps what it has.
+Result<bool> Fetcher::Impl::UpdateRun::fetch_rollout_fallback(const HttpRequest& base, const KeySet& keys) {
+  if (!plan_.rollout_fallback || active_ >= plan_.rollout_fallback->version) return false;
+  const RolloutFallback fallback = *plan_.rollout_fallback;
+  const std::string offered = soft_message_;
+  const std::string url = options_.base_url + "/v2/manifests/" + model_ + "/" + options_.channel + "/" +
+                          options_.platform + "/" + std::to_string(fallback.version) + ".json";
+  sink_.url = url;
+  HttpRequest req = base;
+  req.url = url;
+  req.total_timeout_ms = options_.manifest_timeout_ms;
+  MC_RETURN_IF_ERROR(run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
+    sink_.response = HttpResponse();
+    sink_.body.clear();
+    return impl_.transport->get(req, sink_);
+  }));
+  result_.wire_bytes += sink_.body.size();
+  if (sha256_hex(sink_.body) != fallback.sha256)
+    return error(StatusCode::kSignature, url + ": is not the rollout fallback the current manifest names (SHA-256 differs)");
+  auto parsed = parse_signed_manifest_v2(sink_.body);
+  if (!parsed.ok()) return parsed.status().with_context(url);
+  MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(url));
+  const ManifestV2& m = parsed->manifest;
+  if (m.model != model_ || m.channel != options_.channel || m.platform != options_.platform ||
+      m.version != fallback.version)
+    return error(StatusCode::kSignature, url + ": signed for " + m.model + "/" + m.channel + "/" + m.platform + " v" +
+                                             std::to_string(m.version) + ", not the named rollout fallback");
+  plan_ = plan_from_v2(*parsed);
+  MC_RETURN_IF_ERROR(check_offered_version(plan_.view.manifest));
+  // The fallback document's ETag is not the current document's: keep none.
+  sink_.response.etag.clear();
+  soft_message_ = offered + "; installing the fallback release v" + std::to_string(fallback.version);
+  return true;
 }
 
 HttpRequest Fetcher::Impl::UpdateRun::base_request() const {

@@ -4,6 +4,7 @@
 
 #include "fleet_env.h"
 #include "modelcast/rollout.h"
+#include "modelcast/signed_manifest_v2.h"
 
 using namespace modelcast;
 using namespace modelcast::testing;
@@ -96,8 +97,53 @@ TEST_CASE("devices follow a widening rollout and a halt through the real fetcher
   CHECK(e.reason == "rollout");
   l = FleetEnv::update(env.device(late_cache.path(), late));
   CHECK(l.version == 1);
-  // Nobody new is admitted: a device with the earliest bucket and no model gets nothing new.
+  // Nobody new is admitted: a device with the earliest bucket and no model gets the last
+  // release every device had (v1, the halted version's fallback), not v4.
   UpdateResult fresh = FleetEnv::update(env.device(fresh_cache.path(), early));
-  CHECK(fresh.version != 4);
-  CHECK(fresh.reason == "rollout");
+  CHECK(fresh.status == UpdateStatus::kUpdated);
+  CHECK(fresh.version == 1);
+}
+
+TEST_CASE("a device outside a rollout installs the named fallback release, keeps it, and refuses a document that is not it") {
+  FleetEnv env;
+  TempDir fresh_cache, second_cache, tampered_cache;
+  const std::string late = id_in_buckets(50, 100);
+  REQUIRE(env.publish(random_bytes(20000, 1)).exit_code == 0);                       // v1, every device
+  REQUIRE(env.publish(random_bytes(20000, 2), {"--rollout", "10"}).exit_code == 0);  // v2, 10 %
+
+  UpdateResult r = FleetEnv::update(env.device(fresh_cache.path(), late));
+  CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+  CHECK(r.version == 1);
+  CHECK(r.offered_version == 2);
+  CHECK(r.manifest_format == 2);
+  // It keeps it: nothing more to download while v2 stays at 10 %.
+  r = FleetEnv::update(env.device(fresh_cache.path(), late));
+  CHECK(r.status == UpdateStatus::kCurrent);
+  CHECK(r.reason == "rollout");
+  CHECK(r.version == 1);
+  CHECK(r.bytes_downloaded == 0);
+
+  // A fallback document that is not the one v2 names (same stream, re-signed) is refused,
+  // and a device with no model stays without one rather than take it.
+  const std::string v1_doc = env.tree + "/v2/manifests/classifier/stable/android-arm64/1.json";
+  SignedManifestV2 doc = parse_signed_manifest_v2(read_all(v1_doc)).value();
+  doc.manifest.expires_at = "2099-01-01T00:00:00Z";
+  PrivateKey key = PrivateKey::from_pem_file(env.key).value();
+  auto resigned = sign_manifest_v2(doc.manifest, {&key});
+  REQUIRE(resigned.ok());
+  const std::string original = read_all(v1_doc);
+  write_all(v1_doc, *resigned);
+  r = FleetEnv::update(env.device(tampered_cache.path(), late));
+  CHECK(r.status == UpdateStatus::kNone);
+  CHECK(r.reason == "signature");
+  CHECK(r.message.find("is not the rollout fallback") != std::string::npos);
+  write_all(v1_doc, original);
+
+  // Once v2 reaches every device, the device on the fallback moves up to it.
+  REQUIRE(env.op("rollout", {"--percent", "100"}).exit_code == 0);  // v3
+  r = FleetEnv::update(env.device(fresh_cache.path(), late));
+  CHECK(r.status == UpdateStatus::kUpdated);
+  CHECK(r.version == 3);
+  r = FleetEnv::update(env.device(second_cache.path(), late));
+  CHECK(r.version == 3);
 }
