@@ -19,6 +19,7 @@
 #include "modelcast/sha256.h"
 #include "modelcast/xform.h"
 #include "modelcast/xform_encode.h"
+#include "modelcast/zstd_patch.h"
 #include "synthetic_weights.h"
 #include "temp_dir.h"
 #include "test_support.h"
@@ -286,6 +287,29 @@ void check_refused(const Status& s, StatusCode code, const std::string& words) {
 }
 
 }  // namespace
+
+TEST_CASE("the zstd-patch vector made by the reference zstd CLI applies to its target; a wrong base or size is refused") {
+  // manifests/vectors/zstd-patch: `zstd --patch-from=base.bin target.bin -o target.zstpatch`
+  // (zstd 1.5.4), so an independent encoder's patch must apply through our decoder.
+  const std::string dir = modelcast::testing::vectors_dir() + "/zstd-patch";
+  const std::string target = get_file(dir + "/target.bin");
+  TempDir tmp;
+  auto applied = zstd_patch_apply_file(dir + "/target.zstpatch", dir + "/base.bin", target.size(), sha256_hex(target),
+                                       tmp.path() + "/out");
+  REQUIRE_MESSAGE(applied.ok(), applied.status().message());
+  CHECK(applied->size == target.size());
+  CHECK(get_file(tmp.path() + "/out") == target);
+
+  // Against another base the frame's checksum or the result's hash fails; nothing is left.
+  auto wrong_base = zstd_patch_apply_file(dir + "/target.zstpatch", dir + "/target.bin", target.size(), sha256_hex(target),
+                                          tmp.path() + "/out2");
+  CHECK_FALSE(wrong_base.ok());
+  CHECK_FALSE(path_exists(tmp.path() + "/out2"));
+  auto wrong_size = zstd_patch_apply_file(dir + "/target.zstpatch", dir + "/base.bin", target.size() - 1, "",
+                                          tmp.path() + "/out3");
+  CHECK(wrong_size.status().code() == StatusCode::kHashMismatch);
+  CHECK_FALSE(path_exists(tmp.path() + "/out3"));
+}
 
 TEST_CASE("malformed headers and tables are refused before any byte is written") {
   const std::string base(64, 'b');
