@@ -178,6 +178,7 @@ class Fetcher::Impl::UpdateRun {
   Status check_offered_version(const Manifest& m) const;
   Result<bool> fetch_rollout_fallback(const HttpRequest& base, const KeySet& keys);
   Status download_and_install(const HttpRequest& base);
+  Status get_document(const HttpRequest& req);
   bool check_download_conditions(const Manifest& m);
   Status download_missing(const Manifest& m, const HttpRequest& base);
   Status check_plan_supported() const;
@@ -447,12 +448,7 @@ Result<bool> Fetcher::Impl::UpdateRun::fetch_rollout_fallback(const HttpRequest&
   HttpRequest req = base;
   req.url = url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
-  MC_RETURN_IF_ERROR(run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
-    sink_.response = HttpResponse();
-    sink_.body.clear();
-    return impl_.transport->get(req, sink_);
-  }));
-  result_.wire_bytes += sink_.body.size();
+  MC_RETURN_IF_ERROR(get_document(req));
   if (sha256_hex(sink_.body) != fallback.sha256)
     return error(StatusCode::kSignature, url + ": is not the rollout fallback the current manifest names (SHA-256 differs)");
   auto parsed = parse_signed_manifest_v2(sink_.body);
@@ -500,13 +496,19 @@ Status Fetcher::Impl::UpdateRun::get_manifest(const HttpRequest& base, const std
   req.url = sink_.url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
   if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty()) req.if_none_match = state_.etag;
+  Status s = get_document(req);
+  result_.manifest_format = format_;
+  return s;
+}
+
+// One small document into sink_, with the update's retries, counted on the wire.
+Status Fetcher::Impl::UpdateRun::get_document(const HttpRequest& req) {
   Status s = run_with_retries(impl_.retry_params(options_, &result_, ticket_), [&] {
     sink_.response = HttpResponse();
     sink_.body.clear();
     return impl_.transport->get(req, sink_);
   });
   result_.wire_bytes += sink_.body.size();
-  result_.manifest_format = format_;
   return s;
 }
 
