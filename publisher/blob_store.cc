@@ -157,7 +157,7 @@ Status BlobStore::copy_identity(const std::string& source, const std::string& ex
                                 const std::string& label, bool show_progress) {
   MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs_.open_readable(source));
   MC_RETURN_IF_ERROR(tmp->restart());
-  Progress progress(label + " (copying)", in->info().size, show_progress);
+  ByteProgressLog progress(label + " (copying)", in->info().size, show_progress);
   std::vector<char> buf(kReadBlock);
   Sha256 hash;
   uint64_t done = 0;
@@ -239,7 +239,7 @@ Result<HashedAndCompressed> hash_and_compress(ReadableFile& in, uint64_t expecte
   int current = 0;
   HashWorker hash;
   uint64_t done = 0;
-  Progress progress(label + " (sha256 + zstd)", expected_size, show_progress);
+  ByteProgressLog progress(label + " (sha256 + zstd)", expected_size, show_progress);
   for (;;) {
     std::vector<char>& in_buf = in_bufs[current];
     current ^= 1;

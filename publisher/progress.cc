@@ -6,7 +6,7 @@
 
 namespace modelcast {
 
-Progress::Progress(std::string label, uint64_t total_bytes, bool enabled)
+ByteProgressLog::ByteProgressLog(std::string label, uint64_t total_bytes, bool enabled)
     : label_(std::move(label)),
       total_(total_bytes),
       enabled_(enabled && total_bytes >= kProgressMinBytes),
@@ -14,9 +14,9 @@ Progress::Progress(std::string label, uint64_t total_bytes, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+ByteProgressLog::~ByteProgressLog() { finish(); }
 
-void Progress::update(uint64_t done) {
+void ByteProgressLog::update(uint64_t done) {
   if (!enabled_ || finished_ || total_ == 0) return;
   int percent = static_cast<int>(done * 100 / total_);
   if (tty_) {
@@ -33,7 +33,7 @@ void Progress::update(uint64_t done) {
   }
 }
 
-void Progress::finish() {
+void ByteProgressLog::finish() {
   if (!enabled_ || finished_) return;
   finished_ = true;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

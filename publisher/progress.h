@@ -2,7 +2,7 @@
 //
 // Small files print nothing: a publish of a 10 KB labels file should stay quiet. On a
 // terminal the line is redrawn in place; otherwise (CI logs) a line is printed every
-// quarter so the log stays short. Not thread-safe: one Progress per file being processed.
+// quarter so the log stays short. Not thread-safe: one ByteProgressLog per file being processed.
 #pragma once
 
 #include <chrono>
@@ -13,10 +13,10 @@ namespace modelcast {
 
 constexpr uint64_t kProgressMinBytes = 8ull << 20;  // "over a few MB"
 
-class Progress {
+class ByteProgressLog {
  public:
-  Progress(std::string label, uint64_t total_bytes, bool enabled);
-  ~Progress();
+  ByteProgressLog(std::string label, uint64_t total_bytes, bool enabled);
+  ~ByteProgressLog();
   void update(uint64_t done_bytes);
   void finish();
 

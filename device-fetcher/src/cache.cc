@@ -49,7 +49,7 @@ bool blob_tmp_name(const std::string& name, std::initializer_list<const char*> s
 
 // Removes every entry of tmp/ but regular files "<64 hex><kept suffix>" (a link is removed,
 // never followed).
-Status remove_tmp_except(FileSystem& fs, const BlobStore& store, std::initializer_list<const char*> kept_suffixes) {
+Status remove_tmp_except(FileSystem& fs, const CacheBlobStore& store, std::initializer_list<const char*> kept_suffixes) {
   for (const auto& name : list_dir(fs, store.tmp_dir())) {
     const std::string path = store.tmp_dir() + "/" + name;
     auto info = fs.lstat(path);
@@ -249,18 +249,18 @@ Status recover_model(FileSystem& fs, const ModelPaths& paths) {
   return OkStatus();
 }
 
-Status recover_tmp(FileSystem& fs, const BlobStore& store) { return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part"}); }
+Status recover_tmp(FileSystem& fs, const CacheBlobStore& store) { return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part"}); }
 
-Status remove_foreign_tmp_entries(FileSystem& fs, const BlobStore& store) {
+Status remove_foreign_tmp_entries(FileSystem& fs, const CacheBlobStore& store) {
   return remove_tmp_except(fs, store, {".part", ".zst.part", ".xf.part", ".dec", ".lock", ".delta-out"});
 }
 
-Status clear_tmp(FileSystem& fs, const BlobStore& store) {
+Status clear_tmp(FileSystem& fs, const CacheBlobStore& store) {
   for (const auto& name : list_dir(fs, store.tmp_dir())) MC_RETURN_IF_ERROR(fs.remove_all(store.tmp_dir() + "/" + name));
   return OkStatus();
 }
 
-Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
+Result<std::string> build_version(FileSystem& fs, const CacheBlobStore& store, const ModelPaths& paths,
                                   const SignedManifest& sm, const std::string& manifest_bytes) {
   const uint64_t v = sm.manifest.version;
   const std::string building = paths.building_dir(v);
@@ -321,7 +321,7 @@ Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep) {
   return OkStatus();
 }
 
-Status gc_blobs(FileSystem& fs, const BlobStore& store) {
+Status gc_blobs(FileSystem& fs, const CacheBlobStore& store) {
   const std::string root = store.cache_dir + "/blobs/sha256";
   for (const auto& prefix : list_dir(fs, root)) {
     const std::string dir = root + "/" + prefix;

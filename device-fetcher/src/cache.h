@@ -61,22 +61,22 @@ Status write_state(FileSystem& fs, const ModelPaths& paths, const ModelState& st
 // and tmp files that cannot be resumed (anything but regular files <sha256>.part,
 // <sha256>.zst.part or <sha256>.xf.part; a link is removed, never followed).
 Status recover_model(FileSystem& fs, const ModelPaths& paths);
-Status recover_tmp(FileSystem& fs, const BlobStore& store);
+Status recover_tmp(FileSystem& fs, const CacheBlobStore& store);
 // What recover_tmp removes that no update ever makes (links, folders, other odd files), so
 // it is safe while other updates download into tmp/.
-Status remove_foreign_tmp_entries(FileSystem& fs, const BlobStore& store);
+Status remove_foreign_tmp_entries(FileSystem& fs, const CacheBlobStore& store);
 // After a successful update: every partial belongs to no pending file any more.
-Status clear_tmp(FileSystem& fs, const BlobStore& store);
+Status clear_tmp(FileSystem& fs, const CacheBlobStore& store);
 
 // versions/<v>.partial from hard links of verified blobs and versions/<v>.manifest.json,
 // everything synced, then the folder renamed to versions/<v>. Returns the folder.
-Result<std::string> build_version(FileSystem& fs, const BlobStore& store, const ModelPaths& paths,
+Result<std::string> build_version(FileSystem& fs, const CacheBlobStore& store, const ModelPaths& paths,
                                   const SignedManifest& manifest, const std::string& manifest_bytes);
 // current.new -> versions/<v>, renamed over current, model folder synced.
 Status activate_version(FileSystem& fs, const ModelPaths& paths, uint64_t version);
 // Keeps current and the keep-1 newest older versions.
 Status prune_versions(FileSystem& fs, const ModelPaths& paths, size_t keep);
 // Blobs no version folder links to any more (link count 1).
-Status gc_blobs(FileSystem& fs, const BlobStore& store);
+Status gc_blobs(FileSystem& fs, const CacheBlobStore& store);
 
 }  // namespace modelcast

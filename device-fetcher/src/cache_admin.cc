@@ -56,7 +56,7 @@ Status remove_cached_model(const std::string& cache_dir, const std::string& mode
   MC_RETURN_IF_ERROR(fs.remove_all(paths.current_link()));
   MC_RETURN_IF_ERROR(fs.remove_all(paths.model_dir()));
   MC_RETURN_IF_ERROR(fs.sync_dir(cache_dir + "/models"));
-  return gc_blobs(fs, BlobStore{cache_dir});
+  return gc_blobs(fs, CacheBlobStore{cache_dir});
 }
 
 }  // namespace modelcast

@@ -44,7 +44,7 @@ void tidy_shared_space(FileSystem& fs, const ModelPaths& paths, UpdateLocks held
     if (!taken.ok()) return;  // another update runs
     exclusive = std::move(taken).value();
   }
-  const BlobStore store{paths.cache_dir};
+  const CacheBlobStore store{paths.cache_dir};
   if (needs.collect_blobs) (void)gc_blobs(fs, store);
   (void)(needs.installed ? clear_tmp(fs, store) : recover_tmp(fs, store));
   if (needs.installed) (void)trim_to_budget(fs, store, max_cache_bytes);

@@ -24,7 +24,7 @@ FileEntry delta_bytes_entry(const DeltaV2& d) {
 
 std::string delta_path_name(const DeltaV2& delta) { return "delta-" + delta.encoding; }
 
-const DeltaV2* choose_delta(FileSystem& fs, const BlobStore& store, const FileEntryV2& file, uint64_t blob_stored_size) {
+const DeltaV2* choose_delta(FileSystem& fs, const CacheBlobStore& store, const FileEntryV2& file, uint64_t blob_stored_size) {
   const DeltaV2* best = nullptr;
   for (const DeltaV2& d : file.deltas) {
     // A format 1 delta carries no sha256 of its bytes: it could not be checked before use.

@@ -24,7 +24,7 @@ std::string delta_path_name(const DeltaV2& delta);
 // The delta to use for `file`: of those whose base (`from_sha256`) is a blob in the cache,
 // the smallest, when smaller than `blob_stored_size` (the blob the device would download
 // otherwise); nullptr when none.
-const DeltaV2* choose_delta(FileSystem& fs, const BlobStore& store, const FileEntryV2& file, uint64_t blob_stored_size);
+const DeltaV2* choose_delta(FileSystem& fs, const CacheBlobStore& store, const FileEntryV2& file, uint64_t blob_stored_size);
 
 // Downloads `delta` and applies it; on success the cache holds the file's verified content
 // at blobs/sha256/<2>/<file sha256>. stats->wire_bytes counts the delta's bytes received.

@@ -46,12 +46,12 @@ uint64_t retained_bytes(FileSystem& fs, const std::string& cache_dir, const std:
     }
   }
   for (const auto& sha : keep)
-    if (sha.size() == 64) add_file(fs, BlobStore{cache_dir}.blob_path(sha), seen, total);
+    if (sha.size() == 64) add_file(fs, CacheBlobStore{cache_dir}.blob_path(sha), seen, total);
   return total;
 }
 
 // Blobs with no link from a version folder, except those the update will reuse.
-Status drop_unreferenced_blobs(FileSystem& fs, const BlobStore& store, const std::set<std::string>& keep) {
+Status drop_unreferenced_blobs(FileSystem& fs, const CacheBlobStore& store, const std::set<std::string>& keep) {
   const std::string root = store.cache_dir + "/blobs/sha256";
   for (const auto& prefix : entries(fs, root))
     for (const auto& name : entries(fs, root + "/" + prefix)) {
@@ -83,7 +83,7 @@ std::vector<Removable> removable_versions(FileSystem& fs, const std::string& cac
 }
 
 // Removes unreferenced blobs, then old versions one by one, until `fits` holds.
-Status free_until(FileSystem& fs, const BlobStore& store, const std::set<std::string>& keep,
+Status free_until(FileSystem& fs, const CacheBlobStore& store, const std::set<std::string>& keep,
                   const std::function<bool()>& fits) {
   MC_RETURN_IF_ERROR(drop_unreferenced_blobs(fs, store, keep));
   for (const auto& r : removable_versions(fs, store.cache_dir)) {
@@ -114,7 +114,7 @@ uint64_t bytes_needed(const std::vector<const FileEntry*>& to_download, size_t m
   return total + largest_partial;
 }
 
-Status make_room(FileSystem& fs, const BlobStore& store, uint64_t need, uint64_t max_bytes,
+Status make_room(FileSystem& fs, const CacheBlobStore& store, uint64_t need, uint64_t max_bytes,
                  const std::set<std::string>& keep, const std::string& what) {
   if (max_bytes == 0) return OkStatus();
   auto fits = [&] { return cache_bytes(fs, store.cache_dir) + need <= max_bytes; };
@@ -132,7 +132,7 @@ Status make_room(FileSystem& fs, const BlobStore& store, uint64_t need, uint64_t
                                          "max_cache_bytes is " + std::to_string(max_bytes));
 }
 
-Status trim_to_budget(FileSystem& fs, const BlobStore& store, uint64_t max_bytes) {
+Status trim_to_budget(FileSystem& fs, const CacheBlobStore& store, uint64_t max_bytes) {
   if (max_bytes == 0) return OkStatus();
   auto fits = [&] { return cache_bytes(fs, store.cache_dir) <= max_bytes; };
   if (fits()) return OkStatus();

@@ -26,11 +26,11 @@ uint64_t bytes_needed(const std::vector<const FileEntry*>& to_download, size_t m
 // Frees space until cache_bytes() + need <= max_bytes, never touching the blobs in `keep`
 // (the ones the update reuses) or a current version. kIOError with the numbers when even
 // then the update cannot fit. max_bytes 0 means no budget.
-Status make_room(FileSystem& fs, const BlobStore& store, uint64_t need, uint64_t max_bytes,
+Status make_room(FileSystem& fs, const CacheBlobStore& store, uint64_t need, uint64_t max_bytes,
                  const std::set<std::string>& keep, const std::string& what);
 
 // After an install: drops the oldest non-current versions (and their blobs) while the cache
 // is over the budget.
-Status trim_to_budget(FileSystem& fs, const BlobStore& store, uint64_t max_bytes);
+Status trim_to_budget(FileSystem& fs, const CacheBlobStore& store, uint64_t max_bytes);
 
 }  // namespace modelcast

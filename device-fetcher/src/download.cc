@@ -133,7 +133,7 @@ Status check_decoded(const FileEntry& f, Decoder& decoder) {
 }
 
 // A complete, verified file becomes the blob: synced, read-only, renamed into place.
-Status publish_blob(FileSystem& fs, const BlobStore& store, const FileEntry& f, WritableFile* content,
+Status publish_blob(FileSystem& fs, const CacheBlobStore& store, const FileEntry& f, WritableFile* content,
                     const std::string& src) {
   MC_RETURN_IF_ERROR(content->sync());
   MC_RETURN_IF_ERROR(content->close());
@@ -406,7 +406,7 @@ Result<FileLock> lock_blob(const DownloadParams& p, const std::string& sha256) {
 
 }  // namespace
 
-bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file) {
+bool have_blob(FileSystem& fs, const CacheBlobStore& store, const FileEntry& file) {
   return check_blob(fs, store.blob_path(file.sha256), BlobCheck{"identity", file.sha256, file.size, file.size, false}).ok();
 }
 

@@ -18,7 +18,7 @@
 
 namespace modelcast {
 
-struct BlobStore {
+struct CacheBlobStore {
   std::string cache_dir;
   std::string blob_path(const std::string& sha256) const {
     return cache_dir + "/blobs/sha256/" + sha256.substr(0, 2) + "/" + sha256;
@@ -35,7 +35,7 @@ struct BlobStore {
 struct DownloadParams {
   HttpTransport* transport = nullptr;
   FileSystem* fs = nullptr;
-  BlobStore store;
+  CacheBlobStore store;
   std::string base_url;  // without a trailing '/'
   HttpRequest request_template;  // user agent and timeouts
   int max_retries = 2;
@@ -57,7 +57,7 @@ struct DownloadStats {
 
 // True when the verified blob is already in the cache (size checked; content was
 // verified when it was stored).
-bool have_blob(FileSystem& fs, const BlobStore& store, const FileEntry& file);
+bool have_blob(FileSystem& fs, const CacheBlobStore& store, const FileEntry& file);
 
 // Makes blobs/sha256/<2>/<sha256> hold the file's verified content. Holds the blob's lock
 // (cache_locks.h) meanwhile: an update of another model downloading the same blob is waited

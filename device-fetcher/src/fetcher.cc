@@ -195,7 +195,7 @@ class Fetcher::Impl::UpdateRun {
   FileSystem& fs_;
   const std::string& model_;
   const ModelPaths paths_;
-  const BlobStore store_;
+  const CacheBlobStore store_;
   UpdateResult result_;
   ModelState state_;
   ModelState on_disk_;
@@ -264,7 +264,7 @@ Status Fetcher::recover() {
 Status Fetcher::recover_unguarded() {
   FileSystem& fs = *impl_->fs;
   MC_ASSIGN_OR_RETURN(FileLock lock, fs.lock(options_.cache_dir + "/lock", false));
-  BlobStore store{options_.cache_dir};
+  CacheBlobStore store{options_.cache_dir};
   MC_RETURN_IF_ERROR(check_fixed_folders(fs, ModelPaths{options_.cache_dir, ""}));  // tmp, blobs, models
   MC_RETURN_IF_ERROR(recover_tmp(fs, store));
   // Every model folder under the cache.

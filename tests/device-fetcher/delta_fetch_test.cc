@@ -33,7 +33,7 @@ struct DeltaEnv {
   // An update each kind wins on: a fine-tune for xform, a new head for zstd-patch.
   std::string new_bytes;
   std::string old_sha = sha256_hex(old_bytes), new_sha;
-  BlobStore store{cache_dir.path()};
+  CacheBlobStore store{cache_dir.path()};
   FileEntryV2 file;
   FileEntry blob;  // the zstd blob, as the fetcher downloads it
 
