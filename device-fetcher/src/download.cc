@@ -469,45 +469,51 @@ Status download_blob(const DownloadParams& p, const FileEntry& f, DownloadStats*
   return last;
 }
 
-Status download_parts(const DownloadParams& p, const FileEntry& f, const std::vector<BlobPart>& parts, DownloadStats* stats) {
-  uint64_t total = 0;
-  for (const auto& part : parts) total += part.size;
-  if (total != f.stored_size)
-    return mismatch(f, "parts sum to " + std::to_string(total) + " bytes, the manifest's stored_size is " +
-                           std::to_string(f.stored_size));
-  for (size_t i = 0; i < parts.size(); ++i) {
-    FileEntry piece;
-    piece.path = f.path + " (part " + std::to_string(i + 1) + " of " + std::to_string(parts.size()) + ")";
-    piece.sha256 = parts[i].sha256;
-    piece.size = piece.stored_size = parts[i].size;
-    piece.url = parts[i].url;
-    piece.encoding = "identity";
-    if (have_blob(*p.fs, p.store, piece)) continue;
-    MC_RETURN_IF_ERROR(download_blob(p, piece, stats));
-  }
-  // The parts in order are the stored blob: decode them into the file's content. Each part
-  // was downloaded under its own lock; the assembly holds the file's (never two at once).
-  MC_ASSIGN_OR_RETURN(FileLock held, lock_blob(p, f.sha256));
-  if (have_blob(*p.fs, p.store, f)) {
-    stats->stored_meanwhile = true;
-    return OkStatus();
-  }
+namespace {
+
+// Part i of a file stored as parts, as a blob of its own.
+FileEntry part_entry(const FileEntry& f, const std::vector<BlobPart>& parts, size_t i) {
+  FileEntry piece;
+  piece.path = f.path + " (part " + std::to_string(i + 1) + " of " + std::to_string(parts.size()) + ")";
+  piece.sha256 = parts[i].sha256;
+  piece.size = piece.stored_size = parts[i].size;
+  piece.url = parts[i].url;
+  piece.encoding = "identity";
+  return piece;
+}
+
+// Reads the parts in order through the file's decoder into tmp/<sha256>.dec and checks the
+// content. A part kept from an earlier update (`kept[i]`) is hashed on the way: it was
+// verified when stored, but the device's storage may have changed it since. Such a part
+// is reported in `*bad` (its index) with kHashMismatch.
+Status assemble_parts(const DownloadParams& p, const FileEntry& f, const std::vector<BlobPart>& parts,
+                      const std::vector<bool>& kept, size_t* bad) {
   const std::string decoded = p.store.decoded_path(f);
   Decoder decoder(f, /*write_identity=*/true);
   Status s = decoder.open(p.fs, decoded);
   std::vector<char> buf(1 << 20);
   for (size_t i = 0; s.ok() && i < parts.size(); ++i) {
+    const FileEntry piece = part_entry(f, parts, i);
     auto in = p.fs->open_readable(p.store.blob_path(parts[i].sha256), /*follow_links=*/false);
     if (!in.ok()) {
       s = in.status();
       break;
     }
+    Sha256 part_hash;
     for (;;) {
       auto n = (*in)->read(buf.data(), buf.size());
       if (!n.ok()) s = n.status();
       if (!s.ok() || *n == 0) break;
+      if (kept[i]) part_hash.update(buf.data(), *n);
       s = decoder.feed(buf.data(), *n);
       if (!s.ok()) break;
+    }
+    if (s.ok() && kept[i]) {
+      const std::string got = part_hash.finish_hex();
+      if (got != parts[i].sha256) {
+        *bad = i;
+        s = mismatch(piece, "kept in the cache, its SHA-256 is now " + got.substr(0, 16) + "… (changed since it was verified)");
+      }
     }
   }
   if (s.ok()) s = decoder.end();
@@ -518,6 +524,40 @@ Status download_parts(const DownloadParams& p, const FileEntry& f, const std::ve
     (void)p.fs->remove_all(decoded);
   }
   return s;
+}
+
+}  // namespace
+
+Status download_parts(const DownloadParams& p, const FileEntry& file, const std::vector<BlobPart>& parts, DownloadStats* stats) {
+  // Messages about the whole file name where its bytes came from: its parts.
+  FileEntry f = file;
+  if (!parts.empty())
+    f.url = parts[0].url + (parts.size() > 1 ? " and " + std::to_string(parts.size() - 1) + " more part(s)" : "");
+  uint64_t total = 0;
+  for (const auto& part : parts) total += part.size;
+  if (total != f.stored_size)
+    return mismatch(f, "parts sum to " + std::to_string(total) + " bytes, the manifest's stored_size is " +
+                           std::to_string(f.stored_size));
+  std::vector<bool> kept(parts.size(), false);
+  // A kept part found damaged is removed and fetched again, once per update.
+  for (bool refetched = false;; refetched = true) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const FileEntry piece = part_entry(f, parts, i);
+      kept[i] = have_blob(*p.fs, p.store, piece);
+      if (!kept[i]) MC_RETURN_IF_ERROR(download_blob(p, piece, stats));
+    }
+    // The parts in order are the stored blob: decode them into the file's content. Each part
+    // was downloaded under its own lock; the assembly holds the file's (never two at once).
+    MC_ASSIGN_OR_RETURN(FileLock held, lock_blob(p, f.sha256));
+    if (have_blob(*p.fs, p.store, f)) {
+      stats->stored_meanwhile = true;
+      return OkStatus();
+    }
+    size_t bad = parts.size();
+    Status s = assemble_parts(p, f, parts, kept, &bad);
+    if (s.ok() || bad == parts.size() || refetched) return s;
+    MC_RETURN_IF_ERROR(p.fs->remove_all(p.store.blob_path(parts[bad].sha256)));
+  }
 }
 
 }  // namespace modelcast

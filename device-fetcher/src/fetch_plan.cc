@@ -1,5 +1,7 @@
 #include "fetch_plan.h"
 
+#include <algorithm>
+
 namespace modelcast {
 
 bool fetcher_decodes_blob(const std::string& encoding) {
@@ -16,6 +18,14 @@ FetchPlan plan_from_v1(SignedManifest sm) {
   FetchPlan plan;
   plan.format = 1;
   plan.view = std::move(sm);
+  // Such a format 1 document names blobs that exist only as parts (FORMAT.md, "How format 1
+  // readers are served"): this fetcher declares the feature, but the parts are listed only
+  // in the format 2 document, which this update could not read.
+  const auto& features = plan.view.manifest.requirements.features;
+  if (std::find(features.begin(), features.end(), kFormat2Feature) != features.end())
+    plan.unsupported = "v" + std::to_string(plan.view.manifest.version) +
+                       ": its format 1 document requires " + kFormat2Feature +
+                       " (files stored only as parts), and its format 2 document was not found";
   return plan;
 }
 

@@ -165,6 +165,80 @@ TEST_CASE("a bad part (wrong bytes, too long, missing) falls back with the old m
   CHECK(read_all(opened->files[0].full_path) == content);
 }
 
+TEST_CASE("a version stored only as parts, read through format 1 after a 404, is unsupported with nothing downloaded") {
+  FleetEnv env;
+  TempDir cache;
+  set_file_limit(env, 100000);
+  REQUIRE(env.publish(random_bytes(350000, 6)).exit_code == 0);
+  REQUIRE(current_parts(env).size() == 4);
+  std::filesystem::rename(env.tree + "/v2", env.work / "v2-aside");
+  for (int check = 0; check < 2; ++check) {
+    UpdateResult r = FleetEnv::update(env.device(cache.path()));
+    CHECK(r.status == UpdateStatus::kNone);
+    CHECK(r.reason == "unsupported-feature");
+    CHECK_MESSAGE(r.message.find("modelcast-format-2") != std::string::npos, r.message);
+    CHECK(r.manifest_format == 1);
+    CHECK(r.bytes_downloaded == 0);
+    CHECK(r.retry_after_s == 0);  // not a network failure: no back-off
+  }
+  CHECK(requests_under(*env.nginx, "/tree/blobs/") == 0);
+  CHECK(requests_under(*env.nginx, "/tree/parts/") == 0);
+}
+
+TEST_CASE("a part damaged in the cache after it was verified is fetched again in the same update") {
+  FleetEnv env;
+  TempDir cache;
+  const std::string old_content = random_bytes(20000, 7);
+  REQUIRE(env.publish(old_content).exit_code == 0);
+  REQUIRE(FleetEnv::update(env.device(cache.path())).version == 1);
+  set_file_limit(env, 100000);
+  const std::string content = random_bytes(350000, 8);
+  REQUIRE(env.publish(content).exit_code == 0);
+  const std::vector<BlobPart> parts = current_parts(env);
+  REQUIRE(parts.size() == 4);
+  // An update that stops at a missing last part keeps parts 1 to 3 in blobs/.
+  const std::string last = env.tree + "/" + parts[3].url;
+  const std::string last_bytes = read_all(last);
+  ::chmod(last.c_str(), 0644);
+  REQUIRE(::unlink(last.c_str()) == 0);
+  REQUIRE(FleetEnv::update(env.device(cache.path())).reason == "network");
+  write_all(last, last_bytes);
+  // 4 bytes of a kept part change on the device (a bad sector, a stray write).
+  const std::string kept = cache / ("blobs/sha256/" + parts[1].sha256.substr(0, 2) + "/" + parts[1].sha256);
+  REQUIRE(std::filesystem::exists(kept));
+  ::chmod(kept.c_str(), 0644);
+  std::string damaged = read_all(kept);
+  damaged.replace(1000, 4, "XXXX");
+  write_all(kept, damaged);
+
+  SUBCASE("the server's copy is good: the update installs") {
+    env.nginx->clear_access_log();
+    UpdateResult r = FleetEnv::update(env.device(cache.path()));
+    REQUIRE_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+    CHECK(r.version == 2);
+    CHECK(requests_under(*env.nginx, "/tree/" + parts[1].url) == 1);
+    CHECK(requests_under(*env.nginx, "/tree/" + parts[3].url) == 1);
+    CHECK(requests_under(*env.nginx, "/tree/parts/") == 2);
+    auto opened = open_cached_model(cache.path(), "classifier", OpenOptions{true});
+    REQUIRE(opened.ok());
+    CHECK(read_all(opened->files[0].full_path) == content);
+  }
+  SUBCASE("the server's copy is damaged the same way: the message names that part's URL, the next good answer installs") {
+    const std::string served = env.tree + "/" + parts[1].url;
+    const std::string good = read_all(served);
+    ::chmod(served.c_str(), 0644);
+    write_all(served, damaged);
+    UpdateResult r = FleetEnv::update(env.device(cache.path()));
+    CHECK(r.status == UpdateStatus::kFallback);
+    CHECK(r.reason == "hash-mismatch");
+    CHECK_MESSAGE(r.message.find(parts[1].url) != std::string::npos, r.message);
+    CHECK(r.version == 1);
+    write_all(served, good);
+    r = FleetEnv::update(env.device(cache.path()));
+    CHECK_MESSAGE(r.status == UpdateStatus::kUpdated, (r.reason + ": " + r.message));
+  }
+}
+
 TEST_CASE("the blob choice takes the first encoding this fetcher decodes and marks a file with none unsupported") {
   FileEntryV2 f;
   f.blobs = {BlobV2{"brotli-9", 10, "blobs/x", {}}, BlobV2{"zstd", 20, "blobs/y.zst", {}}, BlobV2{"identity", 30, "blobs/y", {}}};
