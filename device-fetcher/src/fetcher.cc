@@ -169,6 +169,7 @@ class Fetcher::Impl::UpdateRun {
   HttpRequest base_request() const;
   Status fetch_manifest(const HttpRequest& base);
   Status get_manifest(const HttpRequest& base, const std::string& url);
+  bool active_manifest_near_expiry() const;
   Result<FetchPlan> check_manifest(const KeySet& keys) const;
   Status check_not_failed_before(const Manifest& m) const;
   Status make_room(const Manifest& m);
@@ -489,14 +490,29 @@ Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
   return get_manifest(base, options_.base_url + "/manifests/" + stream);
 }
 
+// True when the active version's manifest has expired or is in the last tenth of its
+// validity. A 304 then could hide a new manifest (nginx's ETag is the file's mtime second
+// and size, so a same-size rewrite within one second keeps it) and would not extend the
+// signature anyway: the manifest, a few KB, is asked for in full.
+bool Fetcher::Impl::UpdateRun::active_manifest_near_expiry() const {
+  auto published = parse_timestamp(active_manifest_.published_at, "published_at");
+  auto expires = parse_timestamp(active_manifest_.expires_at, "expires_at");
+  if (!published.ok() || !expires.ok()) return true;
+  const int64_t last_tenth = std::max<int64_t>(0, (*expires - *published) / 10);
+  return impl_.clock->now_unix() >= *expires - last_tenth;
+}
+
 // A conditional GET (an unchanged manifest costs a 304), size-limited.
 Status Fetcher::Impl::UpdateRun::get_manifest(const HttpRequest& base, const std::string& url) {
   sink_.url = url;
   HttpRequest req = base;
   req.url = sink_.url;
   req.total_timeout_ms = options_.manifest_timeout_ms;
-  if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty()) req.if_none_match = state_.etag;
+  if (active_ > 0 && state_.etag_version == active_ && !state_.etag.empty() && !active_manifest_near_expiry())
+    req.if_none_match = state_.etag;
   Status s = get_document(req);
+  if (s.ok() && sink_.response.status == 304 && req.if_none_match.empty())
+    return error(StatusCode::kNetwork, url + ": HTTP 304 to a request that was not conditional");
   result_.manifest_format = format_;
   return s;
 }

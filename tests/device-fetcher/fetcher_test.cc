@@ -505,12 +505,14 @@ TEST_CASE("fetcher follows a staged rollout by a stable bucket of the device id"
   PublishSpec s = v1();
   s.rollout_percent = 50;
   env.tree.publish(s);
-  std::string in_id, out_id;
-  for (int i = 0; in_id.empty() || out_id.empty(); ++i) {
-    std::string id = "device-" + std::to_string(i);
-    (rollout_bucket(id, "classifier") < 50 ? in_id : out_id) = id;
-  }
-  CHECK(rollout_bucket(in_id, "classifier") == rollout_bucket(in_id, "classifier"));
+  // Buckets fixed by FORMAT.md ("Requirements and rollout on the device"): the first 8
+  // bytes of SHA-256("modelcast-rollout\nclassifier\n" + id), big-endian, mod 100,
+  // worked out outside this code base (Python's hashlib).
+  const std::string in_id = "device-1", out_id = "device-2";
+  CHECK(rollout_bucket("device-0", "classifier") == 12);
+  CHECK(rollout_bucket(in_id, "classifier") == 41);
+  CHECK(rollout_bucket(out_id, "classifier") == 70);
+  CHECK(rollout_bucket("device-5", "classifier") == 72);
   FetcherOptions o = env.options();
   o.device_id = out_id;
   UpdateResult r = env.update(o);
@@ -1113,12 +1115,53 @@ TEST_CASE("a 304 does not extend a manifest past its expiry") {
   UpdateResult r = env.update(o);
   REQUIRE(r.not_modified);
   CHECK(r.status == UpdateStatus::kCurrent);
-  clock->now_ = clock->now_unix() + 7200;  // the server still answers 304
+  // Expired: the device asks without If-None-Match (a 304 could only confirm what no
+  // longer holds) and refuses the expired manifest it gets.
+  clock->now_ = clock->now_unix() + 7200;
+  env.transport->clear();
   r = env.update(o);
-  CHECK(r.not_modified);
+  CHECK_FALSE(r.not_modified);
   CHECK(r.status == UpdateStatus::kFallback);
   CHECK(r.reason == "expired");
   CHECK(r.version == 1);
+  for (const auto& seen : env.transport->seen()) CHECK_MESSAGE(seen.if_none_match.empty(), seen.url);
+}
+
+TEST_CASE("in the last tenth of the active manifest's validity the device asks without If-None-Match") {
+  Env env;
+  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  auto clock = std::make_shared<FixedClock>(now);
+  PublishSpec s = v1();
+  s.published_at = now - 60;
+  s.expires_at = now + 9940;  // valid for 10,000 s: the last tenth starts at now + 8940
+  env.tree.publish(s);
+  FetcherOptions o = env.options();
+  o.clock = clock;
+  REQUIRE(env.update(o).status == UpdateStatus::kUpdated);
+  clock->now_ = now + 8900;
+  UpdateResult r = env.update(o);
+  CHECK(r.not_modified);  // still early enough for a 304
+  // A manifest rewritten so that nginx keeps its ETag (same size, same mtime second) would
+  // be hidden by 304s from here on; near the expiry the device looks at the bytes.
+  clock->now_ = now + 8950;
+  env.transport->clear();
+  r = env.update(o);
+  CHECK_FALSE(r.not_modified);
+  CHECK(r.status == UpdateStatus::kCurrent);
+  // This fixture tree is format 1: the format 2 document is a 404, then the format 1 one.
+  auto seen = env.transport->seen();
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen[0].status == 404);
+  CHECK(seen[1].status == 200);
+  for (const auto& one : seen) CHECK_MESSAGE(one.if_none_match.empty(), one.url);
+  // A new version published meanwhile is found the same way.
+  PublishSpec next = v2();
+  next.published_at = now + 8940;
+  next.expires_at = now + 100000;
+  env.tree.publish(next);
+  r = env.update(o);
+  CHECK(r.status == UpdateStatus::kUpdated);
+  CHECK(r.version == 2);
 }
 
 TEST_CASE("a lost or replaced current link is repaired from the newest complete version, even offline") {
