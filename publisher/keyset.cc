@@ -140,8 +140,34 @@ std::vector<std::string> key_set_problems(const Tree& tree) {
   return problems;
 }
 
-Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys) {
-  if (!path_exists(tree.path(kKeySetCurrent))) return OkStatus();  // no statements: any key the publisher trusts
+namespace {
+
+Status check_signers_trusted(const Tree& tree, const std::vector<PrivateKey>& keys, UntrustedSigners rule) {
+  const auto& trusted = tree.settings().trusted_keys;
+  if (rule == UntrustedSigners::kTrust || (rule == UntrustedSigners::kTrustFirstKey && trusted.empty())) return OkStatus();
+  for (const auto& k : keys) {
+    const std::string& id = k.public_key().key_id();
+    if (std::find(trusted.begin(), trusted.end(), id) != trusted.end()) continue;
+    std::string message = "--key " + short_id(id) + " is not trusted by " + tree.root() + " (" + kSettingsFile +
+                          " trusted_keys), so devices would refuse what it signs; sign with a key the tree trusts, or "
+                          "add this one first with `modelcast key add " + tree.root() + " KEY.pub --key TRUSTED_KEY`";
+    if (rule == UntrustedSigners::kTrustFirstKey) message += " (or publish --trust-new-key)";
+    return error(StatusCode::kSignature, message);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status check_signers_before_lock(const std::string& tree_dir, const std::vector<PrivateKey>& keys, UntrustedSigners rule,
+                                 FileSystem& fs) {
+  auto tree = Tree::open(tree_dir, fs);
+  if (!tree.ok()) return OkStatus();
+  return check_manifest_signers(*tree, keys, rule);
+}
+
+Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys, UntrustedSigners rule) {
+  if (!path_exists(tree.path(kKeySetCurrent))) return check_signers_trusted(tree, keys, rule);
   MC_ASSIGN_OR_RETURN(KeySet set, tree_key_set(tree));
   size_t counted = 0;
   for (const auto& k : keys) {

@@ -24,9 +24,26 @@ std::string key_set_statement_path(uint64_t version);  // keys/keyset/<n>.json
 // The tree's current key set: the newest statement, or set 0.
 Result<KeySet> tree_key_set(const Tree& tree);
 
-// Refuses manifest signers the key set does not allow: a revoked key, a key outside the
-// set (once the tree has statements), or fewer signers than its threshold.
-Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys);
+// What a --key the tree does not trust yet gets, before the tree has key-set statements
+// (after, only the set counts). Devices pin the tree's keys, so a manifest signed by
+// another key would freeze them: it is refused unless the publisher says otherwise.
+enum class UntrustedSigners {
+  kRefuse,          // rollout, rollback, promote, refresh
+  kTrustFirstKey,   // publish: a tree that trusts no key yet trusts the signers of its first publish
+  kTrust,           // publish --trust-new-key
+};
+
+// Refuses manifest signers the key set does not allow: a key the tree does not trust (as
+// `rule` says), a revoked key, a key outside the set (once the tree has statements), or
+// fewer signers than its threshold.
+Status check_manifest_signers(const Tree& tree, const std::vector<PrivateKey>& keys,
+                              UntrustedSigners rule = UntrustedSigners::kRefuse);
+// check_manifest_signers on the tree as it is on disk, before the lock is taken: a signing
+// command refuses its keys before it writes anything, a recovery commit included. A
+// folder that is no tree passes (opening it under the lock names the problem).
+Status check_signers_before_lock(const std::string& tree_dir, const std::vector<PrivateKey>& keys,
+                                 UntrustedSigners rule = UntrustedSigners::kRefuse,
+                                 FileSystem& fs = *posix_file_system());
 
 // What `verify` finds wrong with the key set: a statement that does not follow the one
 // before it (statement 1 must be signed by a key the tree trusts), a gap in the numbers,

@@ -1,5 +1,6 @@
 #include "promote.h"
 
+#include "keyset.h"
 #include "modelcast/names.h"
 #include "rollout.h"
 
@@ -43,6 +44,7 @@ Result<NextVersionResult> promote(const PromoteOptions& o) {
   MC_ASSIGN_OR_RETURN(StreamName from, parse_end(o.from, o, "--from"));
   MC_ASSIGN_OR_RETURN(StreamName to, parse_end(o.to, o, "--to"));
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
+  MC_RETURN_IF_ERROR(check_signers_before_lock(o.signing.tree, keys));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "promote"));
   auto source = session.current_content(from);
   if (!source.ok() && source.status().code() == StatusCode::kNotFound)

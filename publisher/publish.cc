@@ -291,13 +291,15 @@ Result<PublishResult> publish(const PublishOptions& o) {
 
   // Keys first: a key inside the tree is named as such, not as an uncommitted change.
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths, o.tree, fs));
+  const UntrustedSigners untrusted = o.trust_new_key ? UntrustedSigners::kTrust : UntrustedSigners::kTrustFirstKey;
+  MC_RETURN_IF_ERROR(check_signers_before_lock(o.tree, keys, untrusted, fs));
   // Takes the lock, and commits whatever an interrupted command left before anything else.
   MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "publish", fs));
   Tree& tree = locked.tree();
   const std::string channel = o.channel.empty() ? tree.settings().default_channel : o.channel;
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;
 
-  MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
+  MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys, untrusted));
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
 #ifdef MODELCAST_HAVE_MODEL_INSPECT
   MC_RETURN_IF_ERROR(check_models_fit(config, sources));
@@ -360,6 +362,11 @@ Result<PublishResult> publish(const PublishOptions& o) {
   MC_RETURN_IF_ERROR(locked.record(commit_paths));
   // The keys are trusted before a manifest they signed exists: recovery after a crash only
   // commits manifests a trusted key signed.
+  std::vector<std::string> newly_trusted;
+  const auto& trusted = tree.settings().trusted_keys;
+  const char* why = trusted.empty() ? "the tree's first key" : "--trust-new-key";
+  for (const auto& id : result.key_ids)
+    if (std::find(trusted.begin(), trusted.end(), id) == trusted.end()) newly_trusted.push_back(id);
   MC_RETURN_IF_ERROR(record_signing_keys(tree, keys));
   // Format 2 first, so a format 1 document never names a version format 2 lacks.
   MC_RETURN_IF_ERROR(write_manifest_version(tree, next.model, next.channel, next.platform, next.version, signed_v2, "v2/"));
@@ -370,6 +377,9 @@ Result<PublishResult> publish(const PublishOptions& o) {
   result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
   MC_ASSIGN_OR_RETURN(result.commit,
                       locked.commit(commit_paths, result.message + "\n\n" + version_commit_body(next, result.key_ids)));
+  for (const auto& id : newly_trusted)
+    std::fprintf(stderr, "note: %s now trusts key %s (%s); devices must pin keys/%s.pub\n", o.tree.c_str(), id.c_str(), why,
+                 id.c_str());
   result.version = next.version;
   result.versioned_path = versioned_rel;
   result.files = next.files;

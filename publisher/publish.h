@@ -26,6 +26,9 @@ struct PublishOptions {
   std::string channel;  // empty: the tree's default ("stable")
   std::string config_path;
   std::vector<std::string> key_paths;  // every key signs (a device may require a threshold)
+  // A --key the tree does not trust yet is refused (devices pin the tree's keys) unless
+  // this is set; it is then trusted. A tree that trusts no key yet trusts its first signers.
+  bool trust_new_key = false;
   std::optional<int> rollout_percent;  // offer the new version to this share of devices
   int expires_in_days = 0;  // 0: the tree's default (30)
   // Unchanged content is re-signed as a new version when the current manifest expires

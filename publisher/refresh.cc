@@ -101,6 +101,7 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
   MC_RETURN_IF_ERROR(check_refresh_options(o));
   const int64_t now = o.now ? o.now : static_cast<int64_t>(std::time(nullptr));
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.key_paths, o.tree));
+  MC_RETURN_IF_ERROR(check_signers_before_lock(o.tree, keys));
   MC_ASSIGN_OR_RETURN(LockedTree locked, LockedTree::open(o.tree, o.wait_for_lock, "refresh"));
   Tree& tree = locked.tree();
 
@@ -111,15 +112,9 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
     result.key_ids.push_back(key.public_key().key_id());
   }
   result.key_id = result.key_ids.front();
-  // Devices pin the tree's keys: a manifest signed by any other key would make them all
-  // fall back, so refresh never introduces a key (publish does, visibly, in a diff).
-  const auto& trusted = tree.settings().trusted_keys;
-  for (const auto& id : result.key_ids)
-    if (std::find(trusted.begin(), trusted.end(), id) == trusted.end() || !path_exists(tree.path(TreeLayout::key_file(id))))
-      return error(StatusCode::kSignature, "--key: key " + id + " is not trusted by " + tree.root() + " (" + kSettingsFile +
-                                               " trusted_keys); refresh with a key the tree trusts");
-  // Once the tree has key-set statements, devices follow them: a revoked key, a key outside
-  // the set or too few signers would make every device refuse the refreshed manifests.
+  // Devices pin the tree's keys (or follow its key-set statements): a manifest signed by any
+  // other key, a revoked key or too few signers would make every device refuse the
+  // refreshed manifests.
   MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys));
 
   const int days = o.expires_in_days ? o.expires_in_days : tree.settings().expires_in_days;

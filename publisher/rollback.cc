@@ -1,5 +1,6 @@
 #include "rollback.h"
 
+#include "keyset.h"
 #include "modelcast/names.h"
 
 namespace modelcast {
@@ -16,6 +17,7 @@ Status check_rollback_options(const RollbackOptions& o) {
 Result<NextVersionResult> rollback(const RollbackOptions& o) {
   MC_RETURN_IF_ERROR(check_rollback_options(o));
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
+  MC_RETURN_IF_ERROR(check_signers_before_lock(o.signing.tree, keys));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "rollback"));
   StreamName stream = o.stream;
   if (stream.channel.empty()) stream.channel = session.tree().settings().default_channel;

@@ -1,5 +1,6 @@
 #include "rollout.h"
 
+#include "keyset.h"
 #include "modelcast/names.h"
 #include "modelcast/sha256.h"
 
@@ -43,6 +44,7 @@ Status check_rollout_options(const RolloutOptions& o) {
 Result<NextVersionResult> rollout(const RolloutOptions& o) {
   MC_RETURN_IF_ERROR(check_rollout_options(o));
   MC_ASSIGN_OR_RETURN(std::vector<PrivateKey> keys, load_signing_keys(o.signing.key_paths, o.signing.tree));
+  MC_RETURN_IF_ERROR(check_signers_before_lock(o.signing.tree, keys));
   MC_ASSIGN_OR_RETURN(TreeSession session, TreeSession::open(o.signing.tree, o.signing.wait_for_lock, "rollout"));
   StreamName stream = o.stream;
   if (stream.channel.empty()) stream.channel = session.tree().settings().default_channel;

@@ -139,6 +139,8 @@ struct Cli {
     publish_cmd->add_option("--key", pub.key_paths, "Private signing key (from `modelcast keygen`); repeat for a threshold")
         ->required()
         ->allow_extra_args(false);
+    publish_cmd->add_flag("--trust-new-key", pub.trust_new_key,
+                          "Trust a --key the tree does not trust yet (devices must be given its KEY.pub)");
     publish_cmd->add_option("--rollout", pub_rollout, "Offer the new version to this percentage of devices (0 to 100)");
     publish_cmd->add_option("--expires-in", pub.expires_in_days, "Days until devices refuse the manifest (default 30)");
     publish_cmd->add_option("--refresh-within", pub.refresh_within_days,

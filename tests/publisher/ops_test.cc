@@ -367,3 +367,51 @@ TEST_CASE("rollout, rollback and promote of a file stored as parts write both fo
   RunResult verify = run_cli({"verify", f.tree});
   CHECK_MESSAGE(verify.exit_code == 0, std::string(verify.out + verify.err));
 }
+
+TEST_CASE("a --key the tree does not trust is refused by every signing command before anything is written") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "a.bin", 5000, 1);
+  // A tree that trusts no key yet trusts the signer of its first publish, and says so.
+  RunResult first = publish(f, dir / "a.bin", {}, "beta");
+  REQUIRE(first.exit_code == 0);
+  CHECK(first.err.find("now trusts key " + f.key_id + " (the tree's first key)") != std::string::npos);
+  REQUIRE(publish(f, dir / "a.bin").exit_code == 0);
+  const std::string other = dir / "other.pem";
+  REQUIRE(run_cli({"keygen", "--out", other}).exit_code == 0);
+  write_random(dir / "b.bin", 5000, 2);
+  const std::string before = fingerprint(f.tree);
+  auto refused = [&](const RunResult& r) {
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(std::count(r.err.begin(), r.err.end(), '\n') == 1, r.err);
+    CHECK_MESSAGE(r.err.find("is not trusted by") != std::string::npos, r.err);
+    CHECK(r.err.find("modelcast key add") != std::string::npos);
+    CHECK(fingerprint(f.tree) == before);
+  };
+  const std::vector<std::string> stream = {"--model", "clf", "--platform", "android"};
+  auto with = [&](std::vector<std::string> args, const std::vector<std::string>& tail) {
+    args.insert(args.end(), tail.begin(), tail.end());
+    return args;
+  };
+  const std::vector<std::string> publish_other = with({"publish", f.tree, "--config", f.config, "--key", other, "--quiet"},
+                                                      with(stream, {dir / "b.bin"}));
+  RunResult p = run_cli(publish_other);
+  refused(p);
+  CHECK(p.err.find("--trust-new-key") != std::string::npos);
+  refused(run_cli(with({"rollout", f.tree, "--percent", "20", "--key", other}, stream)));
+  refused(run_cli(with({"rollback", f.tree, "--to-version", "1", "--key", other}, stream)));
+  refused(run_cli(with({"promote", f.tree, "--from", "beta", "--to", "stable", "--key", other}, stream)));
+  // A trusted key beside it does not make it trusted: devices would check every signature.
+  refused(run_cli(with({"rollout", f.tree, "--percent", "20", "--key", f.key, "--key", other}, stream)));
+
+  // Said explicitly, the new key is trusted (and named on stderr).
+  RunResult trusted = run_cli(with(publish_other, {"--trust-new-key"}));
+  REQUIRE_MESSAGE(trusted.exit_code == 0, trusted.err);
+  const std::string other_id = PublicKey::from_pem_file(other + ".pub").value().key_id();
+  CHECK(trusted.err.find("now trusts key " + other_id) != std::string::npos);
+  const Json settings = Json::parse(read_text(f.tree + "/modelcast.json"));
+  CHECK(settings.at("trusted_keys") == Json::array({f.key_id, other_id}));
+  CHECK(read_text(f.tree + "/keys/" + other_id + ".pub") == read_text(other + ".pub"));
+  RunResult verify = run_cli({"verify", f.tree});
+  CHECK_MESSAGE(verify.exit_code == 0, std::string(verify.out + verify.err));
+}
