@@ -15,8 +15,10 @@
 #include "catalog.h"
 #include "locked_tree.h"
 #include "modelcast/canonical_json.h"
+#include "modelcast/encoding.h"
 #include "modelcast/file_system.h"
 #include "modelcast/fs.h"
+#include "modelcast/manifest_v2.h"
 #include "modelcast/names.h"
 #include "modelcast/signed_manifest.h"
 #include "progress.h"
@@ -30,6 +32,8 @@ namespace {
 const char* const kManifestRoots[] = {"", "v2/"};
 // Folders of content-addressed files, named by manifests.
 const char* const kContentFolders[] = {"blobs", "parts", "deltas"};
+// How many refused paths a message names before "and N more".
+constexpr size_t kMaxNamedFiles = 10;
 
 // What a manifest names, read from its signed JSON without depending on its format
 // version: every "url" under signed.files (blobs, parts, deltas alike), the publish time,
@@ -93,6 +97,26 @@ Status list_files(const Tree& tree, const std::string& folder, std::vector<std::
   return OkStatus();
 }
 
+// A name a publisher gives a stored file: blobs/sha256/<2>/<sha256>[.zst|.xf],
+// parts/sha256/<2>/<sha256>, deltas/sha256/<2 of target>/<from>-<target>.zstpatch|.xfd.
+// Anything else under those folders was put there by hand, and gc cannot tell whether it
+// may go.
+bool is_stored_file_name(const std::string& rel) {
+  const std::string name = rel.substr(rel.rfind('/') + 1);
+  const std::string sha = name.substr(0, 64);
+  if (!is_lower_hex(sha, 64)) return false;
+  if (rel.compare(0, 6, "blobs/") == 0) {
+    for (const char* encoding : {"identity", "zstd", "xform"})
+      if (rel == blob_url_for(sha, encoding)) return true;
+    return false;
+  }
+  if (rel.compare(0, 6, "parts/") == 0) return rel == part_url(sha);
+  if (name.size() < 130 || name[64] != '-') return false;
+  const std::string target = name.substr(65, 64);
+  if (!is_lower_hex(target, 64)) return false;
+  return rel == delta_url(sha, target, "zstd-patch") || rel == delta_url(sha, target, "xform");
+}
+
 struct StreamVersions {
   std::string model, channel, platform;
   std::set<uint64_t> versions;              // in any root
@@ -119,11 +143,22 @@ class Collector {
     }
     std::set<std::string> kept_urls;
     for (const auto& [key, sv] : streams) stream(sv, &kept_urls, result);
+    std::vector<std::string> unaccounted;
     for (const char* folder : kContentFolders) {
       std::vector<std::string> files;
       MC_RETURN_IF_ERROR(list_files(tree_, folder, &files));
-      for (const auto& rel : files)
-        if (!kept_urls.count(rel)) remove(rel, result, false);
+      for (const auto& rel : files) {
+        if (!is_stored_file_name(rel)) unaccounted.push_back(rel);
+        else if (!kept_urls.count(rel)) remove(rel, result, false);
+      }
+    }
+    if (!unaccounted.empty()) {
+      std::sort(unaccounted.begin(), unaccounted.end());
+      std::string named;
+      for (size_t i = 0; i < unaccounted.size() && i < kMaxNamedFiles; ++i) named += (i ? ", " : "") + unaccounted[i];
+      if (unaccounted.size() > kMaxNamedFiles) named += " and " + std::to_string(unaccounted.size() - kMaxNamedFiles) + " more";
+      return error(StatusCode::kExists, tree_.root() + ": gc refused: files modelcast did not store: " + named +
+                                            "; move them out of blobs/, parts/ and deltas/ (gc removes only what it stored)");
     }
     std::sort(result->removed.begin(), result->removed.end());
     return OkStatus();

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <set>
@@ -205,7 +206,7 @@ TEST_CASE("gc removes orphaned blobs a crashed publish left, and refuses bad opt
   Fixture f = make_fixture(dir);
   write_random(dir / "m.bin", 3000, 5);
   publish(f, "m", dir / "m.bin");
-  const std::string orphan = "blobs/sha256/ab/" + std::string(64, 'a');
+  const std::string orphan = "blobs/sha256/ab/ab" + std::string(62, 'a') + ".zst";
   REQUIRE(make_dirs(f.tree + "/blobs/sha256/ab").ok());
   write_text(f.tree + "/" + orphan, "left by a crash");
   RunResult r = run_cli({"gc", f.tree, "--grace", "0", "--json"});
@@ -218,6 +219,43 @@ TEST_CASE("gc removes orphaned blobs a crashed publish left, and refuses bad opt
   RunResult bad = run_cli({"gc", f.tree, "--keep", "0"});
   CHECK(bad.exit_code == 2);
   CHECK(one_error_line(bad));
+}
+
+TEST_CASE("gc refuses files under blobs/, parts/ or deltas/ that no publisher stored, and removes nothing") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "m.bin", 3000, 5);
+  publish(f, "m", dir / "m.bin");
+  write_random(dir / "m.bin", 3000, 6);
+  publish(f, "m", dir / "m.bin");
+  const std::string orphan = "blobs/sha256/ab/ab" + std::string(62, 'a');
+  REQUIRE(make_dirs(f.tree + "/blobs/sha256/aa").ok());
+  REQUIRE(make_dirs(f.tree + "/blobs/sha256/ab").ok());
+  write_text(f.tree + "/" + orphan, "left by a crash");
+  // Notes, a blob name in the wrong folder, a delta name with a stray suffix.
+  const std::vector<std::string> strays = {"blobs/sha256/aa/NOTES.txt", "blobs/sha256/aa/ab" + std::string(62, 'a'),
+                                           "deltas/sha256/aa/" + std::string(64, 'b') + "-aa" + std::string(62, 'c') + ".zstpatch.bak"};
+  REQUIRE(make_dirs(f.tree + "/deltas/sha256/aa").ok());
+  for (const auto& rel : strays) write_text(f.tree + "/" + rel, "mine");
+  const std::string head = read_commit(f.tree, "HEAD").id;
+  for (const char* dry : {"--dry-run", "--json"}) {
+    RunResult r = run_cli({"gc", f.tree, "--keep", "1", "--grace", "0", dry});
+    CHECK(r.exit_code == 1);
+    CHECK(one_error_line(r));
+    for (const auto& rel : strays) CHECK_MESSAGE(r.err.find(rel) != std::string::npos, r.err);
+    CHECK(r.err.find(orphan) == std::string::npos);
+  }
+  for (const auto& rel : strays) CHECK(read_text(f.tree + "/" + rel) == "mine");
+  CHECK(path_exists(f.tree + "/" + orphan));
+  CHECK(path_exists(f.tree + "/manifests/m/stable/android/1.json"));
+  CHECK(read_commit(f.tree, "HEAD").id == head);
+
+  // Moved away, gc runs: the orphan and version 1 go.
+  for (const auto& rel : strays) REQUIRE(::unlink((f.tree + "/" + rel).c_str()) == 0);
+  RunResult r = run_cli({"gc", f.tree, "--keep", "1", "--grace", "0", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(!path_exists(f.tree + "/" + orphan));
+  CHECK(!path_exists(f.tree + "/manifests/m/stable/android/1.json"));
 }
 
 namespace {
