@@ -45,7 +45,9 @@ class Verifier {
       auto m = load(rel, s, v);
       if (m) versioned_text[v] = m->second;
       std::string rel2 = TreeLayout::versioned_manifest_v2(s.model, s.channel, s.platform, v);
-      if (tree_.fs().exists(tree_.path(rel2))) load_v2(rel2, s, v);
+      if (!tree_.fs().exists(tree_.path(rel2))) continue;
+      auto m2 = load_v2(rel2, s, v);
+      if (m && m2) check_formats_agree(rel, m->first, rel2, *m2);
     }
     std::string current_rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
     if (!s.has_current) {
@@ -165,12 +167,18 @@ class Verifier {
   }
 
   // A versioned format 2 document: parsed, signed, stored where it says; records what it names.
-  void load_v2(const std::string& rel, const StreamFiles& s, uint64_t version) {
+  std::optional<ManifestV2> load_v2(const std::string& rel, const StreamFiles& s, uint64_t version) {
     auto text = tree_.fs().read_file(tree_.path(rel), kMaxManifestBytes);
-    if (!text.ok()) return problem(rel + ": " + strip_root(text.status().message()));
+    if (!text.ok()) {
+      problem(rel + ": " + strip_root(text.status().message()));
+      return std::nullopt;
+    }
     ++report_->manifests;
     auto parsed = parse_signed_manifest_v2(*text);
-    if (!parsed.ok()) return problem(rel + ": " + parsed.status().message());
+    if (!parsed.ok()) {
+      problem(rel + ": " + parsed.status().message());
+      return std::nullopt;
+    }
     Status sig = verify_signatures(*parsed, keys_, 1);
     if (!sig.ok()) problem(rel + ": " + sig.message());
     const ManifestV2& m = parsed->manifest;
@@ -185,6 +193,36 @@ class Verifier {
       }
       for (const auto& d : f.deltas) stored_.insert({d.url, StoredRef{d.sha256, d.stored_size, rel}});
     }
+    return m;
+  }
+
+  // Devices of each format read their own document of a version: both must describe the
+  // same release (files by path, SHA-256 and size, config, requirements, dates, rollout),
+  // or devices install different content as the same version. How a file is stored
+  // (encoding, URL, deltas) may differ: format 1 names only identity and zstd blobs.
+  void check_formats_agree(const std::string& rel1, const Manifest& m1, const std::string& rel2, const ManifestV2& m2) {
+    auto derived = manifest_v1_from_v2(m2);
+    if (!derived.ok()) return problem(rel2 + ": " + derived.status().message());
+    auto release = [](Manifest m) {
+      for (auto& f : m.files) {
+        f.url.clear();
+        f.encoding.clear();
+        f.stored_size = 0;
+        f.deltas.clear();
+      }
+      return manifest_to_json(m);
+    };
+    const Json a = release(m1), b = release(*derived);
+    std::vector<std::string> differ;
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key()) || b.at(it.key()) != *it) differ.push_back(it.key());
+    for (auto it = b.begin(); it != b.end(); ++it)
+      if (!a.contains(it.key())) differ.push_back(it.key());
+    if (differ.empty()) return;
+    std::string fields;
+    for (size_t i = 0; i < differ.size(); ++i) fields += (i ? ", " : "") + differ[i];
+    problem(rel1 + " and " + rel2 + " disagree on " + fields + ", although both are version " + std::to_string(m1.version) +
+            " (devices of each format would install different content)");
   }
 
   // A stored file checked by its own bytes (its content hash is not the file's).

@@ -10,6 +10,8 @@
 
 #include "modelcast/fs.h"
 #include "modelcast/signed_manifest.h"
+#include "modelcast/signed_manifest_v2.h"
+#include "modelcast/signing.h"
 #include "publisher_test_util.h"
 
 using namespace modelcast;
@@ -193,6 +195,37 @@ TEST_CASE("verify catches a version going down in git history even when the tree
   CHECK(r.exit_code == 1);
   CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "version went down in commit " + rollback.substr(0, 12)));
   CHECK(has_line(r.err, "error: manifests/clf/stable/ios.json", "2 -> 1"));
+}
+
+TEST_CASE("verify catches a version whose format 1 and format 2 documents describe different releases") {
+  Published p;
+  const std::string dir1 = p.f.tree + "/manifests/clf/stable/ios", dir2 = p.f.tree + "/v2/manifests/clf/stable/ios";
+  PrivateKey key = PrivateKey::from_pem_file(p.f.key).value();
+  const std::string git = "git -C '" + p.f.tree + "' -c user.name=t -c user.email=t@example.com ";
+  // Version N by hand, as someone holding the key would write it: format 2 from version 2,
+  // format 1 from version 2 with the files of `files_from`; both current, committed.
+  auto forge = [&](uint64_t version, uint64_t files_from) {
+    ManifestV2 m2 = parse_signed_manifest_v2(read_text(dir2 + "/2.json")).value().manifest;
+    Manifest m1 = parse_signed_manifest(read_text(dir1 + "/2.json")).value().manifest;
+    m1.files = parse_signed_manifest(read_text(dir1 + "/" + std::to_string(files_from) + ".json")).value().manifest.files;
+    m1.version = m2.version = version;
+    const std::string text1 = sign_manifest(m1, {&key}).value(), text2 = sign_manifest_v2(m2, {&key}).value();
+    write_text(dir1 + "/" + std::to_string(version) + ".json", text1);
+    write_text(dir1 + ".json", text1);
+    write_text(dir2 + "/" + std::to_string(version) + ".json", text2);
+    write_text(dir2 + ".json", text2);
+    REQUIRE(std::system((git + "add -A >/dev/null").c_str()) == 0);
+    REQUIRE(std::system((git + "commit -q -m forged").c_str()) == 0);
+  };
+  forge(3, 2);  // both documents name version 2's files: they agree
+  RunResult agree = run_cli({"verify", p.f.tree});
+  CHECK_MESSAGE(agree.exit_code == 0, agree.err);
+  forge(4, 1);  // format 1 names version 1's model file, format 2 version 2's
+  RunResult r = run_cli({"verify", p.f.tree});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(has_line(r.err, "error: manifests/clf/stable/ios/4.json and v2/manifests/clf/stable/ios/4.json",
+                         "disagree on files, although both are version 4"),
+                r.err);
 }
 
 TEST_CASE("verify waits for a publish in progress instead of reporting its half-written state") {
