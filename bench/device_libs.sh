@@ -33,6 +33,8 @@ done
 
 # The check cost: the full build's bench program against nginx serving the C fixture.
 build=${1:-$MODELCAST_ROOT/build/ci}
+# The benchmark helpers are built only where asked for (MODELCAST_BUILD_BENCH).
+cmake -S "$MODELCAST_ROOT" -B "$build" -DMODELCAST_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" --target modelcast_bench_transport make_fixture_tree modelcast-fetch >/dev/null
 work=$(mktemp -d)
 chmod 755 "$work"  # nginx workers read the tree as an unprivileged user

@@ -15,6 +15,8 @@ source "$MODELCAST_ROOT/scripts/lib/nginx.sh"
 build=${1:-$MODELCAST_ROOT/build/ci}
 delta_mib=${2:-32}
 parts_mib=${3:-1024}
+# The benchmark helpers are built only where asked for (MODELCAST_BUILD_BENCH).
+cmake -S "$MODELCAST_ROOT" -B "$build" -DMODELCAST_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" --target modelcast modelcast-fetch modelcast_bench_delta modelcast_bench_gen_weights >/dev/null
 work=$(mktemp -d)
 chmod 755 "$work"  # nginx workers read the tree as an unprivileged user

