@@ -7,7 +7,12 @@ nginx_start() {
   NGINX_PREFIX=$work/nginx
   mkdir -p "$NGINX_PREFIX/logs" "$NGINX_PREFIX/tmp"
   NGINX_PORT=${NGINX_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}
+  # Workers run as root when we do, so they can read a tree inside a 0700 folder (a
+  # test's temporary folder); nginx ignores `user` otherwise.
+  local user=""
+  [ "$(id -u)" -eq 0 ] && user="user root;"
   cat > "$NGINX_PREFIX/nginx.conf" <<CONF
+$user
 worker_processes 1;
 pid $NGINX_PREFIX/nginx.pid;
 error_log $NGINX_PREFIX/logs/error.log warn;
