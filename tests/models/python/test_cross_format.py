@@ -78,5 +78,8 @@ def test_coreml_classifier_carries_the_same_labels(fmt, config_init, made):
     labelled = labelled_outputs(config)
     assert [o["name"] for o in labelled] == [tool["predicted_probabilities"]]
     assert labelled[0]["labels"] == made["labels"]
+    # Not a [1, 4] float32 tensor: a dictionary from label to probability, which Core ML
+    # holds as doubles, one entry per label.
+    assert (labelled[0]["dtype"], labelled[0]["shape"]) == ("float64", [len(made["labels"])])
     predicted = next(o for o in config["outputs"] if o["name"] == tool["predicted_feature"])
     assert predicted["dtype"] == "string"

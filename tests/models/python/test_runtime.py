@@ -27,7 +27,10 @@ from conftest import model_path, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NGINX_SH = os.path.join(ROOT, "scripts", "lib", "nginx.sh")
-PLATFORM = "linux"
+# Where each format runs; a Core ML device says its iOS version, which a manifest that
+# requires a minimum OS is checked against.
+PLATFORMS = {"mlpackage": "ios", "mlmodel": "ios"}
+DEVICE_OPTIONS = {"ios": ["--os-version", "17.4"]}
 
 
 class Nginx:
@@ -79,11 +82,13 @@ def install(fmt, served, config_init, modelcast, modelcast_fetch, models_dir, ma
     config_path.write_text(json.dumps(config))
     source = model_path(models_dir, made, fmt)
     name = f"activity-{fmt}"
-    run([modelcast, "publish", served["tree"], "--model", name, "--platform", PLATFORM, "--config", config_path,
+    platform = PLATFORMS.get(fmt, "linux")
+    run([modelcast, "publish", served["tree"], "--model", name, "--platform", platform, "--config", config_path,
          "--key", served["key"], "--quiet", source])
     cache = served["work"] / f"device-{fmt}"
     update = json.loads(run([modelcast_fetch, "update", "--url", served["url"], "--cache", cache, "--model", name,
-                             "--platform", PLATFORM, "--pubkey", f"{served['key']}.pub", "--json"]).stdout)
+                             "--platform", platform, "--pubkey", f"{served['key']}.pub", "--json",
+                             *DEVICE_OPTIONS.get(platform, [])]).stdout)
     assert update["status"] == "updated", update
     opened = json.loads(run([modelcast_fetch, "open", "--cache", cache, "--model", name, "--verify", "--json"]).stdout)
     # The device holds exactly the producer's files, under the published paths.
@@ -94,8 +99,14 @@ def install(fmt, served, config_init, modelcast, modelcast_fetch, models_dir, ma
 
 
 def model_root(opened, made, fmt):
-    """What the app hands its runtime: the installed file, or the installed folder."""
-    return os.path.join(opened["path"], made["models"][fmt]["path"])
+    """What the app hands its runtime: the installed file, or the folder `open` names as root."""
+    entry = made["models"][fmt]
+    installed = os.path.join(opened["path"], entry["path"])
+    if entry["kind"] == "folder":
+        # The app passes `root` straight to tf.saved_model.load or MLModel.compileModel(at:).
+        assert opened.get("root") == installed, f"open --json gives root {opened.get('root')!r}"
+        return opened["root"]
+    return installed
 
 
 def tensor_name(graph_name):
