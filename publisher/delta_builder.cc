@@ -15,9 +15,7 @@
 #include "modelcast/sha256.h"
 #include "modelcast/xform_encode.h"
 #include "modelcast/zstd_patch.h"
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_inspect.h"
-#endif
 
 namespace modelcast {
 
@@ -63,12 +61,8 @@ std::string extension_of(const std::string& file_path) {
 
 // Tensor extents to align on; a file no model reader understands is compared by position.
 std::vector<TensorExtent> tensor_extents(const std::string& path) {
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
   Result<std::vector<TensorExtent>> extents = read_tensor_extents(path);
   if (extents.ok()) return extents.value();
-#else
-  (void)path;
-#endif
   return {};
 }
 

@@ -23,9 +23,7 @@
 #include "publish_deltas.h"
 #include "rollout.h"
 #include "tree.h"
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_inspect.h"
-#endif
 
 namespace modelcast {
 
@@ -92,7 +90,6 @@ std::string commit_title(const Manifest& next, const Manifest* previous) {
   return title;
 }
 
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
 // The model file is the source of truth: a config naming tensors it does not have would
 // make every device fall back, so it is refused here, before anything is written.
 Status check_models_fit(const ModelConfig& config, const std::vector<SourceFile>& files) {
@@ -103,7 +100,6 @@ Status check_models_fit(const ModelConfig& config, const std::vector<SourceFile>
   }
   return OkStatus();
 }
-#endif
 
 }  // namespace
 
@@ -301,9 +297,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
 
   MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys, untrusted));
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
   MC_RETURN_IF_ERROR(check_models_fit(config, sources));
-#endif
   MC_ASSIGN_OR_RETURN(StreamState stream, read_stream_state(tree, o.model, channel, o.platform));
 
   PublishResult result;

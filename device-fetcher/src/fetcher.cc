@@ -27,9 +27,8 @@
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
 #include "modelcast/utf8.h"
-#ifdef MODELCAST_HAVE_MODEL_INFO
 #include "modelcast/model_info.h"
-#endif
+#include "modelcast/model_readers.h"
 
 namespace modelcast {
 
@@ -718,26 +717,26 @@ Status Fetcher::Impl::UpdateRun::download_missing(const Manifest& m, const HttpR
 
 // The config must fit the model it describes before the version can become current.
 Status Fetcher::Impl::UpdateRun::check_config_fits(const Manifest& m) const {
-#ifdef MODELCAST_HAVE_MODEL_INFO
+  // Every file a device-safe reader claims (by content, or by the name the manifest gives
+  // it) is checked; the config must fit at least one of them.
   Status first_mismatch;
-  bool any_tflite = false;
+  bool any_model = false;
   for (const auto& f : m.files) {
     std::string blob = store_.blob_path(f.sha256);
-    if (!looks_like_tflite(blob)) continue;
-    any_tflite = true;
-    auto info = read_tflite_file(blob);
+    Result<std::string> head = read_model_head(blob);
+    if (!head.ok()) continue;  // the installer reports an unreadable blob
+    const ModelReader* reader = claiming_reader(device_model_readers(), SniffInput{*head, f.path, blob, false});
+    if (reader == nullptr) continue;
+    any_model = true;
+    auto info = reader->read_info(blob);
     Status st = info.ok() ? ::modelcast::check_config_fits(m.config, info.value(), f.path) : info.status().with_context(f.path);
     if (st.ok()) return OkStatus();
     if (first_mismatch.ok()) first_mismatch = st;
   }
-  if (!any_tflite) return OkStatus();
+  if (!any_model) return OkStatus();
   if (first_mismatch.code() != StatusCode::kConfigMismatch)
     first_mismatch = Status(StatusCode::kConfigMismatch, first_mismatch.message());
   return first_mismatch.with_context("v" + std::to_string(m.version));
-#else
-  (void)m;
-  return OkStatus();
-#endif
 }
 
 // Builds the folder, swaps `current`, tidies up.

@@ -21,9 +21,7 @@
 #include "refresh.h"
 #include "tree.h"
 #include "verify.h"
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
 #include "model_commands.h"
-#endif
 
 namespace modelcast {
 namespace {
@@ -97,12 +95,10 @@ struct Cli {
   // gc
   GcOptions gco;
   bool gc_json = false, gc_no_wait = false;
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
   ConfigInitOptions cfg;
   std::string cfg_features;
   std::string inspect_file;
   bool inspect_json = false;
-#endif
 
   OpsCommands ops{app};
   CLI::App* init_cmd = nullptr;
@@ -171,7 +167,6 @@ struct Cli {
     add_refresh_command();
     add_gc_command();
 
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
     CLI::App* config_cmd = app.add_subcommand("config", "Model configuration helpers");
     config_cmd->require_subcommand(1);
     config_init_cmd = config_cmd->add_subcommand("init", "Print a config skeleton read from MODEL_FILE");
@@ -181,7 +176,6 @@ struct Cli {
     inspect_cmd = app.add_subcommand("inspect", "Show the inputs and outputs a model file declares");
     inspect_cmd->add_option("MODEL_FILE", inspect_file, "Model file")->required();
     inspect_cmd->add_flag("--json", inspect_json, "Print the result as one JSON object");
-#endif
   }
 
   void add_refresh_command() {
@@ -370,13 +364,11 @@ struct Cli {
     if (refresh_cmd->parsed()) return run_refresh();
     if (gc_cmd->parsed()) return run_gc();
     if (int rc = ops.run(); rc >= 0) return rc;
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
     if (config_init_cmd->parsed()) {
       if (!cfg_features.empty()) cfg.features = split_list(cfg_features);
       return run_config_init(cfg);
     }
     if (inspect_cmd->parsed()) return run_inspect(inspect_file, inspect_json);
-#endif
     return kExitUsage;
   }
 };

@@ -19,9 +19,7 @@
 #include "modelcast/sha256.h"
 #include "modelcast/signed_manifest.h"
 
-#ifdef MODELCAST_HAVE_MODEL_INFO
 #include "../models/model_test_util.h"
-#endif
 
 using namespace modelcast;
 using namespace modelcast::testing;
@@ -854,7 +852,6 @@ TEST_CASE("fetcher reads a tree from a file:// base URL") {
   CHECK(env.update(o).status == UpdateStatus::kCurrent);
 }
 
-#ifdef MODELCAST_HAVE_MODEL_INFO
 TEST_CASE("fetcher refuses a version whose config does not fit its TFLite model") {
   Env env;
   modelcast_test::FakeModel fake;
@@ -874,7 +871,6 @@ TEST_CASE("fetcher refuses a version whose config does not fit its TFLite model"
   expect_fallback_from_v1(env, r, "config-mismatch");
   CHECK(!std::filesystem::exists(env.cache_dir / "models/classifier/versions/2"));
 }
-#endif
 
 TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit codes") {
   Env env;
@@ -980,16 +976,12 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   // The config must fit the model: the publisher checks it, and so does the device.
   ModelConfig config = simple_config();
   std::string model_bytes = random_bytes(200 * 1024, 21);
-#ifdef MODELCAST_HAVE_MODEL_INFO
   modelcast_test::FakeModel fake;
   fake.inputs.push_back({"input", tflite::TensorType_FLOAT32, {1, 4}, {}});
   fake.outputs.push_back({"scores", tflite::TensorType_FLOAT32, {1, 2}, {}});
   fake.description = std::string(4096, 'x');  // a little bulk
   model_bytes = modelcast_test::build_tflite(fake);
   const std::string model_name = "model.tflite";
-#else
-  const std::string model_name = "model.bin";
-#endif
   write_all(work / "config.json", config_to_json(config).dump());
   write_all(work / model_name, model_bytes);
   write_all(work / "labels.txt", kLabels);
@@ -1025,12 +1017,8 @@ TEST_CASE("fetcher installs and updates a tree written by the modelcast publishe
   CHECK(env.transport->blob_bytes() == 0);
 
   // A new model file, same labels: only the model travels.
-#ifdef MODELCAST_HAVE_MODEL_INFO
   fake.description = std::string(4096, 'y');
   model_bytes = modelcast_test::build_tflite(fake);
-#else
-  model_bytes = random_bytes(200 * 1024, 22);
-#endif
   write_all(work / model_name, model_bytes);
   CommandResult p2 = publish();
   REQUIRE_MESSAGE(p2.exit_code == 0, p2.err);

@@ -9,7 +9,6 @@
 using namespace modelcast;
 using namespace modelcast::test;
 
-#ifdef MODELCAST_HAVE_MODEL_INSPECT
 
 TEST_CASE("publish refuses a file that claims to be TFLite but is not, and writes nothing") {
   TempDir dir;
@@ -57,4 +56,3 @@ TEST_CASE("a config from `config init` publishes; one that does not fit the mode
   CHECK(parse_stdout_json(inspect)["inputs"][0]["name"] == "input_1");
 }
 
-#endif

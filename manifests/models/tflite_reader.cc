@@ -19,6 +19,7 @@
 
 #include "modelcast/file_system.h"
 #include "modelcast/model_info.h"
+#include "modelcast/model_readers.h"
 #include "tflite/schema_generated.h"
 
 namespace modelcast {
@@ -308,5 +309,18 @@ bool looks_like_tflite(const std::string& path) {
   ::close(fd);
   return got == sizeof head && std::memcmp(head + 4, "TFL3", 4) == 0;
 }
+
+namespace {
+
+// The identifier decides; a .tflite name without it is a damaged model, not another format.
+Sniff sniff_tflite(const SniffInput& in) {
+  if (in.folder) return Sniff::kNo;
+  if (in.head.size() >= 8 && in.head.compare(4, 4, "TFL3") == 0) return Sniff::kYes;
+  return model_extension(in.name) == "tflite" ? Sniff::kYes : Sniff::kNo;
+}
+
+}  // namespace
+
+extern const ModelReader kTfliteReader = {"tflite", sniff_tflite, read_tflite_file, read_tflite_tensor_extents};
 
 }  // namespace modelcast

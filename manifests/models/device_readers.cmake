@@ -1,6 +1,7 @@
-# Model readers a device can afford, added to modelcast_format: the TFLite FlatBuffer
-# reader and the config-fits-model check. Included by manifests/CMakeLists.txt; also built
-# into the device fetcher, so nothing here may pull in ONNX, protobuf or libgit2.
+# The model readers a device can afford (no protobuf), added to modelcast_format, which the
+# fetcher links: the reader table (device_readers.cc), the TFLite FlatBuffer reader and the
+# config-fits-model check. Included by manifests/CMakeLists.txt, so nothing here may pull
+# in ONNX, protobuf or libgit2.
 
 # The TFLite schema is not packaged by Debian; the C++ accessors are generated from our
 # own copy of its subset at build time.
@@ -22,9 +23,12 @@ add_custom_command(
 add_custom_target(modelcast_tflite_schema DEPENDS ${MODELCAST_TFLITE_HEADER})
 
 target_sources(modelcast_format PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/src/tflite_reader.cc
-  ${CMAKE_CURRENT_LIST_DIR}/src/model_info.cc
+  ${CMAKE_CURRENT_LIST_DIR}/device_readers.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tflite_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/model_info.cc
   ${MODELCAST_TFLITE_HEADER})
+# model_readers.h is for this build's own code (fetcher, publisher), not an installed header.
+target_include_directories(modelcast_format PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_LIST_DIR}/include>)
 add_dependencies(modelcast_format modelcast_tflite_schema)
 # The generated header is private: only tflite_reader.cc sees the schema.
 target_include_directories(modelcast_format PRIVATE ${MODELCAST_GENERATED_DIR})

@@ -1,5 +1,5 @@
-// Publisher-side model inspection: TFLite through the shared FlatBuffers reader, ONNX
-// through libonnx's protobuf classes, anything else carried as an opaque file.
+// Publisher-side model inspection: every row of the reader table (model_readers.h), the
+// ones that need libprotobuf included; anything no reader claims is an opaque file.
 #pragma once
 
 #include <cstddef>
@@ -8,8 +8,12 @@
 #include <vector>
 
 #include "modelcast/model_info.h"
+#include "modelcast/model_readers.h"
 
 namespace modelcast {
+
+// The device readers plus the ones that need libprotobuf (ONNX).
+const ModelReaders& publisher_model_readers();
 
 // Dispatches on content (TFLite identifier, ONNX protobuf) and extension. Unknown formats
 // (.mlmodel, .pb, labels...) return format "opaque" with a note, never an error; a file

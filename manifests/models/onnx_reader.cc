@@ -24,6 +24,7 @@
 
 #include "model_inspect.h"
 #include "modelcast/file_system.h"
+#include "modelcast/model_readers.h"
 
 namespace modelcast {
 
@@ -324,5 +325,24 @@ Result<std::vector<TensorExtent>> read_onnx_tensor_extents(const std::string& pa
   }
   return out;
 }
+
+namespace {
+
+// The extension decides between "must be ONNX" and "might be": exporters serialise
+// ir_version (field 1, tag byte 0x08) first, so an unnamed file is tried only when it
+// starts that way with a version other than 0 (protobuf parses almost any bytes into
+// unknown fields, so the version is what tells a model from noise). A .pb is TensorFlow's.
+Sniff sniff_onnx(const SniffInput& in) {
+  if (in.folder) return Sniff::kNo;
+  const std::string ext = model_extension(in.name);
+  if (ext == "onnx") return Sniff::kYes;
+  if (ext == "pb") return Sniff::kNo;
+  if (in.head.size() >= 2 && in.head[0] == '\x08' && in.head[1] != '\x00') return Sniff::kMaybe;
+  return Sniff::kNo;
+}
+
+}  // namespace
+
+extern const ModelReader kOnnxReader = {"onnx", sniff_onnx, read_onnx_file, read_onnx_tensor_extents};
 
 }  // namespace modelcast
