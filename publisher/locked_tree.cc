@@ -1,6 +1,7 @@
 #include "locked_tree.h"
 
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "modelcast/signed_manifest.h"
@@ -33,11 +34,11 @@ bool is_tree_file(const std::string& rel) {
 
 std::string journal_path(const std::string& work_dir) { return work_dir + "/journal"; }
 
-Result<std::vector<std::string>> read_journal(FileSystem& fs, const std::string& work_dir) {
+Result<std::optional<std::vector<std::string>>> read_journal(FileSystem& fs, const std::string& work_dir) {
   std::vector<std::string> out;
   auto text = fs.read_file(journal_path(work_dir), kMaxJournalBytes);
   if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound) return out;
+    if (text.status().code() == StatusCode::kNotFound) return std::optional<std::vector<std::string>>();
     return text.status();
   }
   size_t pos = 0;
@@ -47,7 +48,7 @@ Result<std::vector<std::string>> read_journal(FileSystem& fs, const std::string&
     if (end > pos) out.push_back(text->substr(pos, end - pos));
     pos = end + 1;
   }
-  return out;
+  return std::optional<std::vector<std::string>>(std::move(out));
 }
 
 Status remove_journal(FileSystem& fs, const std::string& work_dir) { return fs.remove_all(journal_path(work_dir)); }
@@ -118,8 +119,7 @@ struct ManifestIdentity {
   uint64_t version = 0;
 };
 
-Result<ManifestIdentity> read_identity(FileSystem& fs, const Tree& tree, const std::string& rel, std::string* text_out) {
-  MC_ASSIGN_OR_RETURN(std::string text, fs.read_file(tree.path(rel), kMaxManifestBytes));
+Result<ManifestIdentity> identity_of(const std::string& rel, const std::string& text) {
   ManifestIdentity id;
   if (starts_with(rel, "v2/")) {
     MC_ASSIGN_OR_RETURN(SignedManifestV2 parsed, parse_signed_manifest_v2(text));
@@ -130,8 +130,29 @@ Result<ManifestIdentity> read_identity(FileSystem& fs, const Tree& tree, const s
     const Manifest& m = parsed.manifest;
     id = {m.model, m.channel, m.platform, m.version};
   }
+  return id;
+}
+
+Result<ManifestIdentity> read_identity(FileSystem& fs, const Tree& tree, const std::string& rel, std::string* text_out) {
+  MC_ASSIGN_OR_RETURN(std::string text, fs.read_file(tree.path(rel), kMaxManifestBytes));
+  MC_ASSIGN_OR_RETURN(ManifestIdentity id, identity_of(rel, text));
   if (text_out) *text_out = std::move(text);
   return id;
+}
+
+// A current manifest changed on disk is committed only when its version is higher than
+// the committed one's: every command writes a new version, so a lower one is a rollback
+// and the same one a hand edit (devices would never see it: versions only grow).
+bool current_version_grows(const GitRepo& repo, const std::string& head, const Tree& tree, const std::string& rel) {
+  auto blob = repo.blob_at(head, rel);
+  if (!blob.ok()) return false;
+  if (blob->empty()) return true;  // not committed yet: nothing to go down from
+  auto committed_text = repo.read_blob(*blob, kMaxManifestBytes);
+  if (!committed_text.ok()) return false;
+  auto committed = identity_of(rel, *committed_text);
+  if (!committed.ok()) return true;  // a committed manifest that does not parse: any signed one is better
+  auto now = read_identity(tree.fs(), tree, rel, nullptr);
+  return now.ok() && now->version > committed->version;
 }
 
 // A command writes a version's immutable file before the current manifest. When it died
@@ -170,44 +191,65 @@ std::string describe(const GitPathStatus& change) {
   return change.path + " (" + what + ")";
 }
 
-Result<UncommittedChanges> classify_uncommitted(const GitRepo& repo, const Tree& tree, const std::vector<std::string>& journal) {
+Result<UncommittedChanges> classify_uncommitted(const GitRepo& repo, const Tree& tree,
+                                                const std::optional<std::vector<std::string>>& journal,
+                                                bool prove_without_journal) {
   UncommittedChanges out;
   MC_ASSIGN_OR_RETURN(auto changed, repo.changed_paths(tree_own_paths()));
   if (changed.empty()) return out;
-  const std::set<std::string> recorded(journal.begin(), journal.end());
+  MC_ASSIGN_OR_RETURN(std::string head, repo.head());
+  std::set<std::string> recorded;
+  if (journal) recorded.insert(journal->begin(), journal->end());
   std::vector<std::string> key_problems;
   const std::vector<PublicKey> keys = load_trusted_keys(tree, &key_problems);
   std::set<std::string> named_blobs;
   std::vector<GitPathStatus> blobs;
   for (const auto& c : changed) {
-    const bool ours_by_journal = recorded.count(c.path) > 0;
+    // With a journal only what it names is ours; without one, nothing, or (for
+    // `modelcast recover`) what proves itself below.
+    const bool recorded_here = recorded.count(c.path) > 0;
+    const bool may_be_ours = journal ? recorded_here : prove_without_journal;
     if (is_content_addressed(c.path)) {
-      if (ours_by_journal) out.ours.push_back(c);
+      if (journal && recorded_here) out.ours.push_back(c);
       else if (c.status == 'A') blobs.push_back(c);
       else out.foreign.push_back(c);
       continue;
     }
     if (c.status == 'D') {
-      (ours_by_journal ? out.ours : out.foreign).push_back(c);
+      (journal && recorded_here ? out.ours : out.foreign).push_back(c);
       continue;
     }
     if (is_manifest(c.path)) {
-      // Even a journalled manifest must be whole and signed: a torn write is not committed.
-      const bool rewritable = ours_by_journal || c.status == 'A' || !is_versioned_manifest_path(c.path);
-      if (rewritable && signed_manifest_names(tree, keys, c.path, &named_blobs)) out.ours.push_back(c);
+      // Even a journalled manifest must be whole and signed (a torn write is not committed),
+      // and a current one must have a higher version than the committed one.
+      const bool versioned = is_versioned_manifest_path(c.path);
+      const bool rewritable = may_be_ours && (c.status == 'A' || !versioned || recorded_here);
+      if (rewritable && signed_manifest_names(tree, keys, c.path, &named_blobs) &&
+          (versioned || current_version_grows(repo, head, tree, c.path)))
+        out.ours.push_back(c);
       else out.foreign.push_back(c);
       continue;
     }
     if (starts_with(c.path, "keys/")) {
       auto key = PublicKey::from_pem_file(tree.path(c.path));
-      bool proven = ours_by_journal || (c.status == 'A' && key.ok() && TreeLayout::key_file(key->key_id()) == c.path);
+      const bool proven = journal ? recorded_here
+                                  : prove_without_journal && c.status == 'A' && key.ok() &&
+                                        TreeLayout::key_file(key->key_id()) == c.path;
       (proven ? out.ours : out.foreign).push_back(c);
       continue;
     }
-    (is_tree_file(c.path) ? out.ours : out.foreign).push_back(c);
+    (may_be_ours && is_tree_file(c.path) ? out.ours : out.foreign).push_back(c);
   }
-  for (const auto& b : blobs) (named_blobs.count(b.path) ? out.ours : out.orphans).push_back(b);
+  // Untracked blobs: a journalled command's own were taken above; the rest are orphans (a
+  // command that died before recording its paths), or, when proving without a journal,
+  // ours when a manifest recovered with them names them.
+  for (const auto& b : blobs)
+    (!journal && prove_without_journal && named_blobs.count(b.path) ? out.ours : out.orphans).push_back(b);
   return out;
+}
+
+Result<std::optional<std::vector<std::string>>> read_recovery_journal(const GitRepo& repo, FileSystem& fs) {
+  return read_journal(fs, repo.git_dir() + "modelcast");
 }
 
 LockedTree::LockedTree(GitRepo repo, Tree tree, FileLock lock, std::string work_dir)
@@ -217,7 +259,7 @@ LockedTree& LockedTree::operator=(LockedTree&&) noexcept = default;
 LockedTree::~LockedTree() = default;
 
 Result<LockedTree> LockedTree::open(const std::string& tree_dir, bool wait_for_lock, const std::string& command,
-                                    FileSystem& fs) {
+                                    FileSystem& fs, OnOpen on_open) {
   MC_RETURN_IF_ERROR(Tree::open(tree_dir, fs).status());
   MC_ASSIGN_OR_RETURN(GitRepo repo, GitRepo::open(tree_dir, &fs));
   const std::string work_dir = repo.git_dir() + "modelcast";
@@ -236,35 +278,58 @@ Result<LockedTree> LockedTree::open(const std::string& tree_dir, bool wait_for_l
   // Re-read under the lock: the command we waited for may have changed the settings.
   MC_ASSIGN_OR_RETURN(Tree tree, Tree::open(tree_dir, fs));
   LockedTree locked(std::move(repo), std::move(tree), std::move(lock).value(), work_dir);
-  MC_RETURN_IF_ERROR(locked.recover(command));
+  if (on_open == OnOpen::kRecover) {
+    MC_ASSIGN_OR_RETURN(RecoveryPlan plan, locked.plan_recovery(/*without_journal=*/false));
+    MC_RETURN_IF_ERROR(locked.refuse_foreign(plan, command));
+    MC_RETURN_IF_ERROR(locked.commit_recovery(plan).status());
+  }
   return locked;
 }
 
-Status LockedTree::recover(const std::string& command) {
+Result<RecoveryPlan> LockedTree::plan_recovery(bool without_journal, bool dry_run) {
   FileSystem& fs = tree_.fs();
+  RecoveryPlan plan;
   MC_ASSIGN_OR_RETURN(auto journal, read_journal(fs, work_dir_));
-  MC_RETURN_IF_ERROR(finish_interrupted_versions(fs, tree_, journal));
-  MC_ASSIGN_OR_RETURN(UncommittedChanges changes, classify_uncommitted(repo_, tree_, journal));
-  if (!changes.foreign.empty())
-    return error(StatusCode::kExists, tree_.root() + ": " + command + " refused: uncommitted changes modelcast did not make: " +
-                                          join_named(changes.foreign) + "; commit or revert them (git -C " + tree_.root() +
-                                          " status)");
-  if (changes.ours.empty()) return remove_journal(fs, work_dir_);
+  plan.has_journal = journal.has_value();
+  if (journal && !dry_run) MC_RETURN_IF_ERROR(finish_interrupted_versions(fs, tree_, *journal));
+  MC_ASSIGN_OR_RETURN(plan.changes, classify_uncommitted(repo_, tree_, journal, without_journal));
+  if (!journal && !without_journal && !plan.changes.foreign.empty()) {
+    // Would `modelcast recover` take them? Then say so (a hand edit it refuses too).
+    MC_ASSIGN_OR_RETURN(UncommittedChanges proven, classify_uncommitted(repo_, tree_, std::nullopt, true));
+    plan.recover_command_would_take = proven.foreign.empty();
+  }
+  return plan;
+}
+
+Status LockedTree::refuse_foreign(const RecoveryPlan& plan, const std::string& command) const {
+  if (plan.changes.foreign.empty()) return OkStatus();
+  std::string hint = "commit or revert them (git -C " + tree_.root() + " status)";
+  if (plan.recover_command_would_take)
+    hint += ", or, if an older modelcast was interrupted, review `modelcast recover " + tree_.root() + " --dry-run`";
+  return error(StatusCode::kExists, tree_.root() + ": " + command + " refused: uncommitted changes modelcast did not make: " +
+                                        join_named(plan.changes.foreign) + "; " + hint);
+}
+
+Result<std::string> LockedTree::commit_recovery(const RecoveryPlan& plan) {
+  FileSystem& fs = tree_.fs();
+  if (plan.changes.ours.empty()) {
+    MC_RETURN_IF_ERROR(remove_journal(fs, work_dir_));
+    return std::string();
+  }
   std::vector<std::string> paths;
-  for (const auto& c : changes.ours) paths.push_back(c.path);
+  std::string body;
+  for (const auto& c : plan.changes.ours) {
+    paths.push_back(c.path);
+    body += describe(c) + "\n";
+  }
   // A settings file rewritten by the interrupted command is read again from disk.
   MC_ASSIGN_OR_RETURN(tree_, Tree::open(tree_.root(), fs));
   MC_ASSIGN_OR_RETURN(recovered_commit_,
                       commit(paths, "recover: commit " + std::to_string(paths.size()) +
-                                        " file(s) an interrupted modelcast command left uncommitted\n\n" +
-                                        [&] {
-                                          std::string body;
-                                          for (const auto& c : changes.ours) body += describe(c) + "\n";
-                                          return body;
-                                        }()));
+                                        " file(s) an interrupted modelcast command left uncommitted\n\n" + body));
   std::fprintf(stderr, "committed %zu file(s) an interrupted command left uncommitted (commit %s)\n", paths.size(),
                recovered_commit_.substr(0, 12).c_str());
-  return OkStatus();
+  return recovered_commit_;
 }
 
 Status LockedTree::record(const std::vector<std::string>& paths) {

@@ -319,11 +319,19 @@ std::vector<PublicKey> trusted_keys(const Tree& tree, const std::string& pinned,
 void check_committed(const Tree& tree, VerifyReport* report) {
   auto repo = GitRepo::open(tree.root(), &tree.fs());
   if (!repo.ok()) return;  // a copy without .git: nothing to compare with
-  auto changes = classify_uncommitted(*repo, tree, {});
+  auto journal = read_recovery_journal(*repo, tree.fs());
+  if (!journal.ok()) {
+    report->problems.push_back(journal.status().message());
+    return;
+  }
+  auto changes = classify_uncommitted(*repo, tree, *journal, /*prove_without_journal=*/true);
   if (!changes.ok()) {
     report->problems.push_back(changes.status().message());
     return;
   }
+  const std::string who_commits = journal->has_value() ? "the next publish, refresh or gc commits it"
+                                                       : "no journal names it: `modelcast recover " + tree.root() +
+                                                             " --dry-run` shows what that would commit";
   auto named = [&](const std::string& path) {
     for (const auto& p : report->problems)
       if (p.compare(0, path.size(), path) == 0) return true;
@@ -331,7 +339,7 @@ void check_committed(const Tree& tree, VerifyReport* report) {
   };
   for (const auto& c : changes->ours)
     if (!named(c.path))
-      report->problems.push_back(describe(c) + ": not committed; the next publish, refresh or gc commits it");
+      report->problems.push_back(describe(c) + ": not committed; " + who_commits);
   for (const auto& c : changes->foreign)
     if (!named(c.path))
       report->problems.push_back(describe(c) + ": not committed, and not a change modelcast made; commit or revert it");

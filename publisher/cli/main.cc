@@ -18,6 +18,7 @@
 #include "ops_commands.h"
 #include "progress.h"
 #include "publish.h"
+#include "recover.h"
 #include "refresh.h"
 #include "tree.h"
 #include "verify.h"
@@ -108,6 +109,9 @@ struct Cli {
   CLI::App* diff_cmd = nullptr;
   CLI::App* refresh_cmd = nullptr;
   CLI::App* gc_cmd = nullptr;
+  CLI::App* recover_cmd = nullptr;
+  RecoverOptions rec;
+  bool rec_no_wait = false, rec_json = false;
   CLI::App* config_init_cmd = nullptr;
   CLI::App* inspect_cmd = nullptr;
 
@@ -196,6 +200,12 @@ struct Cli {
     gc_cmd->add_flag("--dry-run", gco.dry_run, "Only say what would be removed");
     gc_cmd->add_flag("--no-wait", gc_no_wait, "Fail at once if another command holds the tree lock");
     gc_cmd->add_flag("--json", gc_json, "Print the result as one JSON object");
+
+    recover_cmd = app.add_subcommand("recover", "Commit what an interrupted command left in a tree without a journal");
+    recover_cmd->add_option("TREE", rec.tree, "The tree")->required();
+    recover_cmd->add_flag("--dry-run", rec.dry_run, "Only list what would be committed");
+    recover_cmd->add_flag("--no-wait", rec_no_wait, "Fail at once if another command holds the tree lock");
+    recover_cmd->add_flag("--json", rec_json, "Print the result as one JSON object");
   }
 
   int run_refresh() {
@@ -259,6 +269,27 @@ struct Cli {
     else
       std::printf("%s %zu manifest(s) and %zu blob file(s), %s freed\n", verb, r->manifests_removed, r->files_removed,
                   human_size(r->bytes_freed).c_str());
+    if (!r->commit.empty()) std::printf("commit %s\n", r->commit.c_str());
+    return kExitOk;
+  }
+
+  int run_recover() {
+    rec.wait_for_lock = !rec_no_wait;
+    auto r = recover_tree(rec);
+    if (!r.ok()) return fail_runtime(r.status());
+    const char* status = r->files.empty() ? "nothing-to-recover" : rec.dry_run ? "dry-run" : "committed";
+    if (rec_json) {
+      Json j = {{"status", status}, {"journal", r->has_journal}, {"files", r->files}, {"orphans", r->orphans}};
+      if (!r->commit.empty()) j["commit"] = r->commit;
+      print_json(j);
+      return kExitOk;
+    }
+    const char* verb = rec.dry_run ? "would commit" : "committed";
+    for (const auto& f : r->files) std::printf("%s %s\n", verb, f.c_str());
+    if (r->files.empty()) std::printf("nothing to recover\n");
+    else if (rec.dry_run) std::printf("%zu file(s) to commit; run `modelcast recover %s` to commit them\n", r->files.size(), rec.tree.c_str());
+    if (!r->orphans.empty())
+      std::printf("%zu untracked blob file(s) nothing names are left for `modelcast gc`\n", r->orphans.size());
     if (!r->commit.empty()) std::printf("commit %s\n", r->commit.c_str());
     return kExitOk;
   }
@@ -363,6 +394,7 @@ struct Cli {
     if (diff_cmd->parsed()) return run_diff();
     if (refresh_cmd->parsed()) return run_refresh();
     if (gc_cmd->parsed()) return run_gc();
+    if (recover_cmd->parsed()) return run_recover();
     if (int rc = ops.run(); rc >= 0) return rc;
     if (config_init_cmd->parsed()) {
       if (!cfg_features.empty()) cfg.features = split_list(cfg_features);

@@ -375,22 +375,40 @@ TEST_CASE("the catalog page escapes what it shows and keeps every version") {
   CHECK(html.find("{{") == std::string::npos);
 }
 
-TEST_CASE("a publish whose commit never happened is committed by the next publish, in a commit of its own") {
+TEST_CASE("files a publish left without a journal are committed only by `modelcast recover`, after a dry run") {
   TempDir dir;
   Fixture f = make_fixture(dir);
   write_random(dir / "m.bin", 5000, 61);
   REQUIRE(run_cli(publish_args(f, "crash", {dir / "m.bin"})).exit_code == 0);
   SignedManifest v1 = load_manifest(f.tree + "/manifests/crash/stable/android/1.json");
-  // As if the process died between writing the files and committing: the branch is back
-  // at the init commit while version 1's files stay on disk.
+  // As if an older publisher (no journal) died between writing the files and committing:
+  // the branch is back at the init commit while version 1's files stay on disk.
   std::string init_commit = read_commit(f.tree, "HEAD~1").id;
   REQUIRE(std::system(("git -C '" + f.tree + "' update-ref refs/heads/main " + init_commit).c_str()) == 0);
 
   write_random(dir / "m.bin", 6000, 62);
+  RunResult refused = run_cli(publish_args(f, "crash", {dir / "m.bin"}));
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("manifests/crash/stable/android/1.json (added)") != std::string::npos);
+  CHECK(refused.err.find("`modelcast recover " + f.tree + " --dry-run`") != std::string::npos);
+  CHECK(read_commit(f.tree, "HEAD").id == init_commit);
+
+  RunResult dry = run_cli({"recover", f.tree, "--dry-run", "--json"});
+  REQUIRE_MESSAGE(dry.exit_code == 0, dry.err);
+  Json plan = parse_stdout_json(dry);
+  CHECK(plan["status"] == "dry-run");
+  CHECK(plan["journal"] == false);
+  CHECK(contains(plan["files"].get<std::vector<std::string>>(), "manifests/crash/stable/android/1.json (added)"));
+  CHECK(contains(plan["files"].get<std::vector<std::string>>(), v1.manifest.files[0].url + " (added)"));
+  CHECK(read_commit(f.tree, "HEAD").id == init_commit);
+  RunResult rec = run_cli({"recover", f.tree});
+  REQUIRE_MESSAGE(rec.exit_code == 0, rec.err);
+  CHECK(rec.out.find("committed manifests/crash/stable/android/1.json (added)") != std::string::npos);
+
   RunResult r = run_cli(publish_args(f, "crash", {dir / "m.bin"}));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(parse_stdout_json(r)["version"] == 2);
-  // Version 1's files get a commit of their own, before version 2's.
+  // Version 1's files got a commit of their own, before version 2's.
   CommitInfo recovered = read_commit(f.tree, "HEAD~1");
   CHECK(recovered.message.rfind("recover: ", 0) == 0);
   CHECK(read_commit(f.tree, "HEAD~2").id == init_commit);

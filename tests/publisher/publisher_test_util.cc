@@ -119,6 +119,8 @@ void set_file_limit(const std::string& tree, uint64_t bytes) {
   Json settings = Json::parse(read_text(tree + "/modelcast.json"));
   settings["host"] = {{"name", "test"}, {"max_file_bytes", bytes}};
   write_text(tree + "/modelcast.json", settings.dump(2) + "\n");
+  // Committed, as a person changing the settings would: modelcast refuses uncommitted edits.
+  sh("git -C " + quote(tree) + " -c user.name=t -c user.email=t@example.com commit -q -m 'host limit' -- modelcast.json");
 }
 
 std::string config_json(const std::vector<std::string>& labels) {

@@ -111,3 +111,56 @@ TEST_CASE("a README a human keeps beside the tree is none of modelcast's busines
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(run_cli({"verify", f.tree}).exit_code == 0);
 }
+
+namespace {
+
+void append_text(const std::string& path, const std::string& text) { write_text(path, read_text(path) + text); }
+
+// Every way a command could commit what is on disk: a publish, and both steps of `recover`.
+void check_refused_everywhere(const Fixture& f, const std::string& file, const std::vector<std::string>& named) {
+  const std::string head = read_commit(f.tree, "HEAD").id;
+  for (const auto& args : {publish_args(f, file), std::vector<std::string>{"recover", f.tree, "--dry-run"},
+                           std::vector<std::string>{"recover", f.tree}}) {
+    RunResult r = run_cli(args);
+    CHECK_MESSAGE(r.exit_code == 1, args[0] << ": " << r.out << r.err);
+    CHECK(r.err.find('\n') == r.err.size() - 1);  // one line
+    for (const auto& path : named) CHECK_MESSAGE(r.err.find(path + " (modified)") != std::string::npos, r.err);
+  }
+  CHECK(read_commit(f.tree, "HEAD").id == head);
+}
+
+}  // namespace
+
+TEST_CASE("a hand edit that still verifies is refused, by publish and by `modelcast recover`") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  write_random(dir / "m.bin", 5000, 11);
+  REQUIRE(run_cli(publish_args(f, dir / "m.bin")).exit_code == 0);
+  const std::string current = f.tree + "/manifests/rec/stable/android.json";
+  append_text(current, " \n");  // the signature still holds
+  write_random(dir / "m2.bin", 5000, 12);
+  check_refused_everywhere(f, dir / "m2.bin", {"manifests/rec/stable/android.json"});
+  CHECK(!path_exists(f.tree + "/manifests/rec/stable/android/2.json"));
+}
+
+TEST_CASE("a hand rollback of both formats is refused, and so is one the journal names") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  for (uint32_t seed : {13u, 14u}) {
+    write_random(dir / "m.bin", 5000, seed);
+    REQUIRE(run_cli(publish_args(f, dir / "m.bin")).exit_code == 0);
+  }
+  const std::vector<std::string> currents = {"manifests/rec/stable/android.json", "v2/manifests/rec/stable/android.json"};
+  for (const auto& rel : currents) {
+    const std::string base = f.tree + "/" + rel.substr(0, rel.size() - 5);
+    write_text(f.tree + "/" + rel, read_text(base + "/1.json"));
+  }
+  write_random(dir / "m3.bin", 5000, 15);
+  SUBCASE("no journal") { check_refused_everywhere(f, dir / "m3.bin", currents); }
+  SUBCASE("a journal naming both") {
+    // As if an interrupted command had recorded them: a version going down is still refused.
+    write_text(f.tree + "/.git/modelcast/journal", currents[0] + "\n" + currents[1] + "\n");
+    check_refused_everywhere(f, dir / "m3.bin", currents);
+  }
+  CHECK(!path_exists(f.tree + "/manifests/rec/stable/android/3.json"));
+}
