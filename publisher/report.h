@@ -7,7 +7,8 @@
 // A device is its install token: a random value per installation that the app chooses
 // to send (FetcherOptions::install_token), never a hardware id. Each device counts once,
 // at the version its latest request named; requests without a token are counted, not
-// attributed to devices. Lines of other clients or formats are skipped and counted.
+// attributed to devices. Lines of other clients or formats, impossible times and lines
+// over kMaxLogLineBytes are skipped and counted. Logs are streamed through a fixed buffer.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +37,15 @@ struct ReportStream {
 struct Report {
   std::vector<ReportStream> streams;  // sorted by model, platform
   size_t lines = 0;
-  size_t skipped = 0;  // not combined format, or not a modelcast fetcher
+  size_t skipped = 0;      // every line not counted: the three below
+  size_t not_fetcher = 0;  // combined format, another client
+  size_t malformed = 0;    // not the combined format, or a time no clock shows (31/Feb, 25:00)
+  size_t too_long = 0;     // over kMaxLogLineBytes: skipped unread
 };
+
+// Longer lines are no request a fetcher makes (its User-Agent and URLs are short); they
+// are skipped as they are read, so a log of any shape is read in bounded memory.
+constexpr size_t kMaxLogLineBytes = 64 * 1024;
 
 // One User-Agent of a modelcast fetcher; false for anything else.
 struct FetcherAgent {
@@ -46,7 +54,8 @@ struct FetcherAgent {
 };
 bool parse_fetcher_agent(const std::string& user_agent, FetcherAgent* out);
 
-// A combined-format line's time and User-Agent; false when the line is not in that format.
+// A combined-format line's time (unix seconds, negative before 1970) and User-Agent; false
+// when the line is not in that format or its time is impossible.
 bool parse_combined_line(const std::string& line, int64_t* time, std::string* user_agent);
 
 Result<Report> build_report(const std::vector<std::string>& log_files);
