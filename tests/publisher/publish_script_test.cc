@@ -106,7 +106,8 @@ TEST_CASE("the publish script's refresh run pushes re-signed manifests") {
   CHECK(r.out.find("nothing to refresh") != std::string::npos);
 }
 
-TEST_CASE("a rejected push is one error line, leaves the remote as it was, and the retry pushes the same commit") {
+TEST_CASE("a rejected push is one error line with the remote's reason, leaves the remote as it was, and the retry pushes "
+          "the same commit") {
   Origin o;
   std::string checkout = o.clone("run1");
   write_random(o.dir / "m.bin", 4000, 4);
@@ -116,14 +117,18 @@ TEST_CASE("a rejected push is one error line, leaves the remote as it was, and t
   std::string marker = o.dir / "rejected-once";
   write_text(o.bare + "/hooks/pre-receive",
              "#!/bin/sh\nif [ ! -e " + quote(marker) + " ]; then touch " + quote(marker) +
-                 "; echo 'push refused for the test' >&2; exit 1; fi\nexit 0\n");
+                 "; echo 'models/big.bin is 120 MB; this exceeds the limit of 100 MB' >&2; exit 1; fi\nexit 0\n");
   sh("chmod +x " + quote(o.bare + "/hooks/pre-receive"));
 
   write_random(o.dir / "m.bin", 4000, 5);
   RunResult r = o.run(checkout, o.publish_args(o.dir / "m.bin"));
   CHECK(r.exit_code == 1);
-  CHECK_MESSAGE(one_error_line(r), r.err);
-  CHECK(r.err.find("rejected") != std::string::npos);
+  // One error line, then git's `remote:` lines, which carry the reason.
+  const std::string first_line = r.err.substr(0, r.err.find('\n') + 1);
+  CHECK_MESSAGE(first_line.rfind("error: push to origin models was rejected", 0) == 0, r.err);
+  CHECK_MESSAGE(r.err.find("\nremote: models/big.bin is 120 MB; this exceeds the limit of 100 MB\n") != std::string::npos, r.err);
+  for (size_t pos = first_line.size(); pos < r.err.size(); pos = r.err.find('\n', pos) + 1)
+    CHECK_MESSAGE(r.err.compare(pos, 8, "remote: ") == 0, r.err);
   CHECK(o.remote_head() == before);
   const std::string local = sh_out("git -C " + quote(checkout + "/models-tree") + " rev-parse HEAD");
   CHECK(local != before);
@@ -157,4 +162,19 @@ TEST_CASE("a run whose commit failed is committed and pushed by the retry") {
   CHECK(o.remote_head() != before);
   CHECK(o.remote_file("manifests/m/stable/android.json").find("\"version\": 2") != std::string::npos);
   CHECK(dirty_paths(checkout + "/models-tree") == 0);
+}
+
+TEST_CASE("the publish script passes names with spaces through: the tree folder, the config, a model file") {
+  Origin o;
+  std::string checkout = o.clone("run1");
+  write_random(o.dir / "my model.bin", 4000, 8);
+  write_text(o.dir / "my config.json", read_text(o.config));
+  RunResult r = run_shell("cd " + quote(checkout) + " && " + kGitEnv + " " + quote(kScript) + " --modelcast " +
+                          quote(MODELCAST_CLI) + " --base-url https://example.com/ --tree 'models tree' publish --model m " +
+                          "--platform android --config " + quote(o.dir / "my config.json") + " --key " + quote(o.key) +
+                          " --quiet " + quote("model.bin=" + (o.dir / "my model.bin")));
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(r.out.find("pushed origin models") != std::string::npos);
+  CHECK(o.remote_file("manifests/m/stable/android.json").find("\"path\": \"model.bin\"") != std::string::npos);
+  CHECK(path_exists(checkout + "/models tree/manifests/m/stable/android/1.json"));
 }
