@@ -8,11 +8,15 @@
 
 #include "model_commands.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <iostream>
+#include <memory>
 #include <set>
 
 #include "model_inspect.h"
 #include "modelcast/canonical_json.h"
+#include "modelcast/file_system.h"
 #include "modelcast/fs.h"
 #include "modelcast/manifest.h"
 #include "modelcast/model_info.h"
@@ -36,9 +40,26 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return out + "]";
 }
 
+// The labels file may be a pipe (`--labels <(...)`): config init holds no tree lock, so a
+// read that waits for its writer holds up nobody. (Commands that read while holding the
+// lock refuse anything but a regular file.)
+Result<std::string> read_labels_text(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!in) return errno_status(path, errno);
+  std::string out;
+  char buf[65536];
+  while (size_t n = std::fread(buf, 1, sizeof buf, in.get())) {
+    if (out.size() + n > kMaxLabelsFileBytes)
+      return error(StatusCode::kCorruption, path + ": larger than the limit of " + std::to_string(kMaxLabelsFileBytes) + " bytes");
+    out.append(buf, n);
+  }
+  if (std::ferror(in.get())) return errno_status(path, errno);
+  return out;
+}
+
 // One label per line; a trailing newline or CRLF line ends are not labels.
 Result<std::vector<std::string>> read_labels(const std::string& path) {
-  MC_ASSIGN_OR_RETURN(std::string raw, read_file(path, kMaxLabelsFileBytes));
+  MC_ASSIGN_OR_RETURN(std::string raw, read_labels_text(path));
   std::vector<std::string> labels;
   size_t start = 0;
   while (start < raw.size()) {

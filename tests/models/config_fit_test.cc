@@ -5,11 +5,15 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "model_commands.h"
 #include "model_inspect.h"
@@ -318,4 +322,36 @@ TEST_CASE("config init refuses what a config cannot describe, and the commands m
   Captured human = capture(dir, [&] { return run_inspect((dir / "model.mlmodel"), false); });
   CHECK(human.code == 0);
   CHECK(human.out.find(": opaque\n") != std::string::npos);
+}
+
+TEST_CASE("config init reads its labels from a pipe (`--labels <(...)`): it holds no tree lock") {
+  TempDir dir;
+  write_all((dir / "model.tflite"), build_tflite(classifier()));
+  const std::string fifo = dir / "labels.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // The writer waits for the reader without blocking (bounded: 2000 tries of 5 ms), so a
+  // reader that refuses the pipe ends the test instead of hanging it; a reader that closes
+  // it early makes the write fail (EPIPE), not the test process.
+  std::signal(SIGPIPE, SIG_IGN);
+  bool written = false;
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) {
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) {
+        const std::string labels = "cat\ndog\nbird\n";
+        written = ::write(fd, labels.data(), labels.size()) == static_cast<ssize_t>(labels.size());
+        ::close(fd);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  ConfigInitOptions options;
+  options.model_file = (dir / "model.tflite");
+  options.labels_file = fifo;
+  Result<Json> j = config_init_json(options);
+  writer.join();
+  CHECK(written);
+  REQUIRE_MESSAGE(j.ok(), j.status().message());
+  CHECK(config_of(*j).outputs[0].labels == std::vector<std::string>{"cat", "dog", "bird"});
 }
