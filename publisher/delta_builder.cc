@@ -61,6 +61,12 @@ std::string extension_of(const std::string& file_path) {
 
 // Tensor extents to align on; a file no model reader understands is compared by position.
 std::vector<TensorExtent> tensor_extents(const std::string& path) {
+  // Core ML's weight.bin holds weights only, no model to inspect; sniffed by content, as
+  // a base is a blob without a name.
+  if (looks_like_milblob(path)) {
+    Result<std::vector<TensorExtent>> weights = read_milblob_tensor_extents(path);
+    return weights.ok() ? weights.value() : std::vector<TensorExtent>();
+  }
   Result<std::vector<TensorExtent>> extents = read_tensor_extents(path);
   if (extents.ok()) return extents.value();
   return {};

@@ -1,7 +1,6 @@
 #include "publish.h"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -32,16 +31,6 @@ namespace {
 constexpr uint64_t kLargeBlobWarningBytes = 100ull * 1000 * 1000;
 
 Status usage(const std::string& message) { return error(StatusCode::kInvalidArgument, message); }
-
-std::string base_name(const std::string& path) {
-  auto pos = path.find_last_of('/');
-  return pos == std::string::npos ? path : path.substr(pos + 1);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 
 Result<ModelConfig> load_config(FileSystem& fs, const std::string& path) {
@@ -126,32 +115,8 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
     }
   }
   if (!o.path_prefix.empty()) MC_RETURN_IF_ERROR(check_file_path(o.path_prefix, "--path-prefix"));
-  if (o.files.empty()) return usage("at least one FILE to publish is required");
-  std::vector<SourceFile> out;
-  std::set<std::string> seen;
-  for (const auto& arg : o.files) {
-    SourceFile f;
-    auto eq = arg.find('=');
-    if (eq != std::string::npos && eq > 0 && !path_exists(arg)) {
-      f.path = arg.substr(0, eq);
-      f.source = arg.substr(eq + 1);
-    } else {
-      f.source = arg;
-      f.path = base_name(arg);
-      if (!o.path_prefix.empty()) f.path = o.path_prefix + "/" + f.path;
-    }
-    if (f.source.empty()) return usage("FILE argument \"" + arg + "\" names no file");
-    MC_RETURN_IF_ERROR(check_file_path(f.path, "file path of " + f.source));
-    // Devices on case-insensitive file systems would see two paths as one.
-    if (!seen.insert(lower(f.path)).second) return usage("file path \"" + f.path + "\" given twice");
-    out.push_back(std::move(f));
-  }
-  for (const auto& a : out) {
-    std::string prefix = lower(a.path) + "/";
-    for (const auto& b : out)
-      if (lower(b.path).compare(0, prefix.size(), prefix) == 0)
-        return usage("file path \"" + a.path + "\" is also used as a folder by \"" + b.path + "\"");
-  }
+  FileSystem& fs = o.file_system ? *o.file_system : *posix_file_system();
+  MC_ASSIGN_OR_RETURN(std::vector<SourceFile> out, resolve_source_files(o.files, o.path_prefix, fs));
   if (resolved) *resolved = std::move(out);
   return OkStatus();
 }

@@ -16,6 +16,7 @@
 #include "modelcast/file_system.h"
 #include "modelcast/manifest.h"
 #include "modelcast/status.h"
+#include "source_files.h"
 
 namespace modelcast {
 
@@ -37,9 +38,10 @@ struct PublishOptions {
   std::string min_app_version;
   std::string runtime;
   std::optional<std::vector<std::string>> features;  // requires.features; default: config.features
-  // "FILE" (published under its base name) or "PATH=FILE" (published as PATH).
+  // "FILE" (published under its base name), "PATH=FILE" (published as PATH), "DIR" (every
+  // regular file under it, at <DIR's name>/...) or "PATH=DIR" (source_files.h).
   std::vector<std::string> files;
-  std::string path_prefix;  // folder inside the model for every FILE given without PATH=
+  std::string path_prefix;  // folder inside the model for every FILE or DIR given without PATH=
   // Deltas from the contents of the previous N versions, and xform blobs, in the format 2
   // document (issue 13); 0 builds none. At most kMaxDeltasPerFile.
   int deltas = 2;
@@ -49,12 +51,6 @@ struct PublishOptions {
   // Every read and write of the tree (not git's own refs and index) goes through it;
   // null: posix_file_system().
   std::shared_ptr<FileSystem> file_system;
-};
-
-// A FILE argument resolved: where it is read from and its path inside the model.
-struct SourceFile {
-  std::string source;
-  std::string path;
 };
 
 struct PublishResult {
@@ -73,8 +69,9 @@ struct PublishResult {
   std::string message;  // the commit message's first line
 };
 
-// Usage checks that need no file system: names, paths, versions, day counts. Errors are
-// kInvalidArgument (exit code 2). Fills `resolved` with the FILE arguments.
+// Usage checks: names, paths, versions, day counts, and the FILE arguments, whose folders
+// are listed (nothing is read). Errors are kInvalidArgument (exit code 2). Fills
+// `resolved` with the files to publish.
 Status check_publish_options(const PublishOptions& options, std::vector<SourceFile>* resolved);
 
 Result<PublishResult> publish(const PublishOptions& options);

@@ -219,10 +219,11 @@ JNIEXPORT jobject JNICALL Java_dev_modelcast_Native_open(JNIEnv* env, jclass, jl
     env->SetObjectArrayElement(paths, i, env->NewStringUTF(mc_model_file_path(m, static_cast<size_t>(i))));
   }
   jclass cls = env->FindClass("dev/modelcast/Model");
-  jmethodID ctor = cls ? env->GetMethodID(cls, "<init>", "(JLjava/lang/String;[Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V") : nullptr;
+  jmethodID ctor = cls ? env->GetMethodID(cls, "<init>", "(JLjava/lang/String;Ljava/lang/String;[Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)V") : nullptr;
   jobject out = nullptr;
   if (ctor && names && paths)
-    out = env->NewObject(cls, ctor, static_cast<jlong>(mc_model_version(m)), env->NewStringUTF(mc_model_path(m)), names, paths,
+    out = env->NewObject(cls, ctor, static_cast<jlong>(mc_model_version(m)), env->NewStringUTF(mc_model_path(m)),
+                         env->NewStringUTF(mc_model_root(m)), names, paths,
                          env->NewStringUTF(mc_model_config_json(m)));
   mc_model_free(m);
   return out;

@@ -290,6 +290,7 @@ const char* mc_fetcher_last_error(const mc_fetcher* f) { return f ? f->last_erro
 
 uint64_t mc_model_version(const mc_model* m) { return m ? m->opened.version : 0; }
 const char* mc_model_path(const mc_model* m) { return m ? m->opened.path.c_str() : nullptr; }
+const char* mc_model_root(const mc_model* m) { return m ? m->opened.root.c_str() : nullptr; }
 const char* mc_model_config_json(const mc_model* m) { return m ? m->config_text.c_str() : nullptr; }
 size_t mc_model_file_count(const mc_model* m) { return m ? m->opened.files.size() : 0; }
 const char* mc_model_file_name(const mc_model* m, size_t i) {

@@ -95,6 +95,20 @@ bool has_manifest(FileSystem& fs, const ModelPaths& paths, uint64_t version) {
   return fs.exists(paths.version_manifest(version)) || fs.exists(paths.legacy_version_manifest(version));
 }
 
+// The single top-level folder every file lies in ("mnist.mlpackage" for
+// mnist.mlpackage/Manifest.json and mnist.mlpackage/Data/...), or "" when there is none.
+std::string single_top_folder(const std::vector<FileEntry>& files) {
+  std::string top;
+  for (const auto& f : files) {
+    const size_t slash = f.path.find('/');
+    if (slash == std::string::npos) return std::string();
+    const std::string first = f.path.substr(0, slash);
+    if (!top.empty() && first != top) return std::string();
+    top = first;
+  }
+  return top;
+}
+
 }  // namespace
 
 Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64_t version, const OpenOptions& options) {
@@ -111,6 +125,8 @@ Result<OpenedModel> load_version(FileSystem& fs, const ModelPaths& paths, uint64
   out.model = paths.model;
   out.version = version;
   out.path = dir;
+  const std::string top = single_top_folder(sm.manifest.files);
+  out.root = top.empty() ? dir : dir + "/" + top;
   for (const auto& f : sm.manifest.files) {
     ModelFile mf{f.path, dir + "/" + f.path, f.sha256, f.size};
     // The cache keeps content decoded: identity, stored_size == size.

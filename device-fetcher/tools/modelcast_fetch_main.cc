@@ -116,11 +116,12 @@ int run_open(const std::string& cache, const std::string& model, bool verify, bo
   }
   const auto& m = opened.value();
   if (json) {
-    modelcast::Json out = {{"model", model}, {"version", m.version}, {"path", m.path}, {"files", files_json(m)},
+    modelcast::Json out = {{"model", model}, {"version", m.version}, {"path", m.path}, {"root", m.root}, {"files", files_json(m)},
                            {"config", m.config_json}};
     print_json(out);
   } else {
     std::cout << model << " v" << m.version << " " << m.path << "\n";
+    if (m.root != m.path) std::cout << "  root " << m.root << "\n";
     for (const auto& f : m.files) std::cout << "  " << f.path << "  " << f.size << " bytes  " << f.sha256 << "\n";
   }
   return kExitOk;

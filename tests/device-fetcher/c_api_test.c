@@ -268,6 +268,8 @@ int main(int argc, char** argv) {
     }
     EXPECT(strstr(mc_model_config_json(m), "\"labels\":[\"cat\",\"dog\"]") != NULL);
     EXPECT(strstr(mc_model_path(m), "/versions/1") != NULL);
+    /* Two files at the top: the root is the version folder itself. */
+    EXPECT(strcmp(mc_model_root(m), mc_model_path(m)) == 0);
   }
   mc_model_free(m);
   mc_fetcher_free(f);

@@ -180,6 +180,10 @@ struct OpenedModel {
   // The version folder: exactly the manifest's files at their paths, nothing of the
   // fetcher's own (its manifest is kept beside the folder). Stable while kept.
   std::string path;
+  // What an app loads: when every file lies in one top-level folder (a Core ML .mlpackage,
+  // a TensorFlow SavedModel), that folder inside `path`; otherwise `path` itself. Pass it
+  // to MLModel.compileModel(at:) or tf.saved_model.load.
+  std::string root;
   std::vector<ModelFile> files;
   ModelConfig config;
   Json config_json;  // signed.config as published

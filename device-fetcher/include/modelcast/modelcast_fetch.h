@@ -243,6 +243,10 @@ MC_EXTERN const char* mc_fetcher_last_error(const mc_fetcher* fetcher);
 
 MC_EXTERN uint64_t mc_model_version(const mc_model* model);
 MC_EXTERN const char* mc_model_path(const mc_model* model);          /* version folder */
+/* What the app loads: the single top-level folder when every file lies in one (a Core ML
+ * .mlpackage for MLModel.compileModel(at:), a SavedModel for tf.saved_model.load), else
+ * the version folder. */
+MC_EXTERN const char* mc_model_root(const mc_model* model);
 MC_EXTERN const char* mc_model_config_json(const mc_model* model);   /* signed.config as JSON text */
 MC_EXTERN size_t mc_model_file_count(const mc_model* model);
 MC_EXTERN const char* mc_model_file_name(const mc_model* model, size_t index); /* relative; NULL if out of range */

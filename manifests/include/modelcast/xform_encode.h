@@ -40,4 +40,14 @@ Result<std::vector<XformSegment>> plan_xform(const std::string& target_path, con
                                              const std::vector<TensorExtent>& target_tensors = {},
                                              const std::vector<TensorExtent>& base_tensors = {});
 
+// The tensors of a Core ML weight file (an .mlpackage's weights/weight.bin, MIL blob
+// storage version 2: a 64-byte header, then a 64-byte aligned metadata entry with sentinel
+// 0xDEADBEEF before each tensor's data), in file order, for plan_xform. weight.bin has no
+// tensor names: each is named "<dtype code>:<size>#<n>", the n-th of that code and size,
+// so adding a tensor of another shape does not rename the rest; dtype is left empty. Read
+// with pread, never loaded whole; kCorruption at the first entry that breaks the chain.
+Result<std::vector<TensorExtent>> read_milblob_tensor_extents(const std::string& path);
+// True when the file starts like one: version 2, at least one tensor, the first sentinel.
+bool looks_like_milblob(const std::string& path);
+
 }  // namespace modelcast

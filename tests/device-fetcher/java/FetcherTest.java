@@ -84,6 +84,7 @@ public final class FetcherTest {
         check(m != null && m.version == 1, "open gives v1");
         if (m != null) {
           check(m.fileNames.size() == 2, "two files: " + m.fileNames);
+          check(m.root.equals(m.path), "two top-level files: the root is the version folder: " + m.root);
           int labels = m.fileNames.indexOf("labels.txt");
           check(labels >= 0 && Files.readString(Path.of(m.filePaths.get(labels))).equals("cat\ndog\n"), "labels.txt content");
           check(m.configJson.contains("\"labels\""), "config JSON: " + m.configJson);
