@@ -203,6 +203,8 @@ Json manifest_diff(const std::string& path, const std::string& model, const std:
   if (x.requirements.min_app_version != y.requirements.min_app_version)
     req["min_app_version"] = {x.requirements.min_app_version, y.requirements.min_app_version};
   if (x.requirements.runtime != y.requirements.runtime) req["runtime"] = {x.requirements.runtime, y.requirements.runtime};
+  if (x.requirements.min_os_version != y.requirements.min_os_version)
+    req["min_os_version"] = {x.requirements.min_os_version, y.requirements.min_os_version};
   d["requires"] = req;
 
   Json pa = a ? rollout_percent_json(x) : Json(nullptr), pb = b ? rollout_percent_json(y) : Json(nullptr);
@@ -388,7 +390,7 @@ std::vector<std::string> change_lines(const Words& w, const Json& m, bool with_f
     if (!req["features"]["removed"].empty())
       lines.push_back("requires features removed: " + w.list(req["features"]["removed"]));
   }
-  for (const char* k : {"min_app_version", "runtime"})
+  for (const char* k : {"min_app_version", "min_os_version", "runtime"})
     if (req.contains(k)) {
       auto side = [&](const Json& v) { return v.get<std::string>().empty() ? std::string("any") : w.value(v); };
       lines.push_back(std::string("requires ") + k + ": " + w.arrow(side(req[k][0]), side(req[k][1])));

@@ -26,8 +26,8 @@ Result<SignedManifest> read_manifest_file(const Tree& tree, const std::string& r
   return parsed;
 }
 
-// The format 2 document at `rel` under v2/, or the format 1 document at `rel` as format 2
-// values when the tree has no format 2 document there (written by an older publisher).
+}  // namespace
+
 Result<ManifestV2> read_content(const Tree& tree, const std::string& rel) {
   const std::string rel_v2 = "v2/" + rel;
   if (tree.fs().exists(tree.path(rel_v2))) {
@@ -39,8 +39,6 @@ Result<ManifestV2> read_content(const Tree& tree, const std::string& rel) {
   MC_ASSIGN_OR_RETURN(SignedManifest v1, read_manifest_file(tree, rel));
   return manifest_v2_from_v1(v1.manifest);
 }
-
-}  // namespace
 
 std::string version_commit_body(const Manifest& m, const std::vector<std::string>& key_ids) {
   std::string body = "model: " + m.model + "\nchannel: " + m.channel + "\nplatform: " + m.platform +

@@ -123,4 +123,9 @@ std::string version_commit_body(const Manifest& m, const std::vector<std::string
 // Files, config and requirements equal (dates, version, encodings, rollout not compared).
 bool same_content(const ManifestV2& a, const ManifestV2& b);
 
+// The format 2 document at `rel` under v2/, or the format 1 document at `rel` as format 2
+// values when the tree has no format 2 document there (written by an older publisher):
+// the content of a version, with what only format 2 states (a minimum OS).
+Result<ManifestV2> read_content(const Tree& tree, const std::string& rel);
+
 }  // namespace modelcast

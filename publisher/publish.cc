@@ -40,22 +40,10 @@ Result<ModelConfig> load_config(FileSystem& fs, const std::string& path) {
   return config_from_json(doc, path);
 }
 
-// What "the same content" means for an idempotent publish: files (path, hash, size),
-// config and requirements. Dates, version, encodings and signatures do not count.
-Result<std::string> content_key(const Manifest& m) {
-  Json files = Json::array();
-  std::vector<const FileEntry*> sorted;
-  for (const auto& f : m.files) sorted.push_back(&f);
-  std::sort(sorted.begin(), sorted.end(), [](const FileEntry* a, const FileEntry* b) { return a->path < b->path; });
-  for (const auto* f : sorted) files.push_back({f->path, f->sha256, f->size});
-  Json full = manifest_to_json(m);
-  return canonical_json(Json{{"files", files}, {"config", full.at("config")}, {"requires", full.at("requires")}});
-}
-
-std::string commit_title(const Manifest& next, const Manifest* previous) {
+std::string commit_title(const ManifestV2& next, const ManifestV2* previous) {
   std::string title = "publish " + next.model + " " + std::to_string(next.version) + " (" + next.channel + "/" + next.platform +
                       "):";
-  std::map<std::string, const FileEntry*> before;
+  std::map<std::string, const FileEntryV2*> before;
   if (previous)
     for (const auto& f : previous->files) before[f.path] = &f;
   std::vector<std::string> parts;
@@ -70,7 +58,7 @@ std::string commit_title(const Manifest& next, const Manifest* previous) {
   }
   for (const auto& kv : before) parts.push_back(kv.first + " removed");
   if (previous) {
-    Json a = manifest_to_json(*previous), b = manifest_to_json(next);
+    Json a = manifest_v2_to_json(*previous), b = manifest_v2_to_json(next);
     if (a.at("config") != b.at("config")) parts.push_back("config changed");
     if (a.at("requires") != b.at("requires")) parts.push_back("requirements changed");
   }
@@ -106,6 +94,7 @@ Status check_publish_options(const PublishOptions& o, std::vector<SourceFile>* r
   if (o.expires_in_days < 0 || o.expires_in_days > 3650) return usage("--expires-in: must be 1 to 3650 days");
   if (o.refresh_within_days < 0 || o.refresh_within_days > 3650) return usage("--refresh-within: must be 0 to 3650 days");
   if (!o.min_app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.min_app_version, "--min-app-version"));
+  if (!o.min_os_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.min_os_version, "--min-os"));
   if (!o.runtime.empty()) MC_RETURN_IF_ERROR(check_name(o.runtime, "--runtime"));
   if (o.features) {
     std::set<std::string> seen;
@@ -125,22 +114,21 @@ namespace {
 
 // What a stream holds on disk before this publish.
 struct StreamState {
-  std::optional<Manifest> previous;  // the current manifest
-  uint64_t last_version = 0;         // the highest of the current and the versioned manifests
+  // The current version's content (format 2 values: only they carry a minimum OS).
+  std::optional<ManifestV2> previous;
+  uint64_t last_version = 0;  // the highest of the current and the versioned manifests
 };
 
 Result<StreamState> read_stream_state(const Tree& tree, const std::string& model, const std::string& channel,
                                       const std::string& platform) {
   StreamState state;
   const std::string current_rel = TreeLayout::current_manifest(model, channel, platform);
-  if (tree.fs().exists(tree.path(current_rel))) {
-    MC_ASSIGN_OR_RETURN(std::string text, tree.fs().read_file(tree.path(current_rel), kMaxManifestBytes));
-    auto parsed = parse_signed_manifest(text);
-    if (!parsed.ok())
-      return parsed.status().with_context(tree.path(current_rel) + " (the current manifest; run `modelcast verify`)");
-    state.previous = std::move(parsed->manifest);
-    // The format 1 document requires kFormat2Feature only because of how its files are
-    // stored (parts); it is not part of what the publisher was asked to require.
+  if (tree.fs().exists(tree.path(current_rel)) || tree.fs().exists(tree.path("v2/" + current_rel))) {
+    auto content = read_content(tree, current_rel);
+    if (!content.ok()) return content.status().with_context("the current manifest");
+    state.previous = std::move(content).value();
+    // A format 1 document requires kFormat2Feature only because of what format 1 cannot
+    // state (parts, a minimum OS); it is not part of what the publisher was asked to require.
     auto& features = state.previous->requirements.features;
     features.erase(std::remove(features.begin(), features.end(), kFormat2Feature), features.end());
   }
@@ -157,6 +145,7 @@ Manifest draft_manifest(const PublishOptions& o, const std::string& channel, con
   next.config = config;
   next.requirements.features = o.features ? *o.features : config.features;
   next.requirements.min_app_version = o.min_app_version;
+  next.requirements.min_os_version = o.min_os_version;
   next.requirements.runtime = o.runtime;
   if (o.rollout_percent && *o.rollout_percent < 100) next.rollout_percent = *o.rollout_percent;
   return next;
@@ -217,11 +206,9 @@ Status store_deltas(const Tree& tree, const PublishOptions& o, const std::string
 
 // True when `next` has the current version's content and that version is not due for a
 // refresh; sets result->refreshed when the content is the same but the expiry is near.
-Result<bool> keeps_current_version(const Manifest& previous, const Manifest& next, int64_t now, int refresh_within_days,
+Result<bool> keeps_current_version(const ManifestV2& previous, const ManifestV2& next, int64_t now, int refresh_within_days,
                                    PublishResult* result) {
-  MC_ASSIGN_OR_RETURN(std::string before, content_key(previous));
-  MC_ASSIGN_OR_RETURN(std::string after, content_key(next));
-  if (before != after) return false;
+  if (!same_content(previous, next)) return false;
   MC_ASSIGN_OR_RETURN(int64_t expires, parse_timestamp(previous.expires_at, "current manifest expires_at"));
   if (expires - now >= int64_t{refresh_within_days} * 86400) return true;
   result->refreshed = true;
@@ -283,11 +270,12 @@ Result<PublishResult> publish(const PublishOptions& o) {
   ManifestV2 next2 = manifest_v2_from_v1(next);
   MC_RETURN_IF_ERROR(split_large_blobs(store, max_file_bytes, &next2, &result));
   if (stream.previous) {
-    MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next, now, o.refresh_within_days, &result));
+    MC_ASSIGN_OR_RETURN(bool unchanged, keeps_current_version(*stream.previous, next2, now, o.refresh_within_days, &result));
     if (unchanged) {
       result.unchanged = true;
       result.version = stream.previous->version;
-      result.files = stream.previous->files;
+      MC_ASSIGN_OR_RETURN(Manifest shown, manifest_v1_from_v2(*stream.previous));
+      result.files = shown.files;
       return result;
     }
   }
@@ -333,7 +321,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
   MC_RETURN_IF_ERROR(rewrite_catalog(tree, next.published_at).status());
   MC_RETURN_IF_ERROR(add_git_attributes_if_missing(tree));
 
-  result.message = commit_title(next, stream.previous ? &*stream.previous : nullptr);
+  result.message = commit_title(next2, stream.previous ? &*stream.previous : nullptr);
   MC_ASSIGN_OR_RETURN(result.commit,
                       locked.commit(commit_paths, result.message + "\n\n" + version_commit_body(next, result.key_ids)));
   for (const auto& id : newly_trusted)

@@ -36,6 +36,9 @@ struct PublishOptions {
   // within this many days, so a scheduled CI job keeps devices from freezing. 0: never.
   int refresh_within_days = 0;
   std::string min_app_version;
+  // requires.min_os_version of the format 2 document: the oldest OS version of --platform
+  // that runs the model (the format 1 document then requires kFormat2Feature).
+  std::string min_os_version;
   std::string runtime;
   std::optional<std::vector<std::string>> features;  // requires.features; default: config.features
   // "FILE" (published under its base name), "PATH=FILE" (published as PATH), "DIR" (every

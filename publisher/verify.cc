@@ -151,8 +151,8 @@ class Verifier {
       problem(rel + ": says " + m.model + "/" + m.channel + "/" + m.platform + ", which is not where it is stored");
     if (version != 0 && m.version != version)
       problem(rel + ": says version " + std::to_string(m.version) + " but is stored as version " + std::to_string(version));
-    // A format 1 document requiring format 2 names blobs that exist only as parts: the
-    // format 2 document of the version lists what is stored.
+    // A format 1 document requiring format 2 may name blobs that exist only as parts (or
+    // stands for a version with a minimum OS): the format 2 document lists what is stored.
     const auto& features = m.requirements.features;
     const bool parts_only = std::find(features.begin(), features.end(), kFormat2Feature) != features.end();
     for (const auto& f : m.files) {

@@ -127,7 +127,8 @@ JNIEXPORT jstring JNICALL Java_dev_modelcast_Native_version(JNIEnv* env, jclass)
 
 JNIEXPORT jlong JNICALL Java_dev_modelcast_Native_create(JNIEnv* env, jclass, jstring base_url, jstring cache_dir,
                                                         jobjectArray pems, jstring platform, jstring channel,
-                                                        jstring app_version, jobjectArray features, jstring device_id,
+                                                        jstring app_version, jstring os_version, jobjectArray features,
+                                                        jstring device_id,
                                                         jint keep_versions, jboolean allow_metered,
                                                         jboolean network_metered, jlong max_update_bytes,
                                                         jobject progress, jobject transport) {
@@ -135,7 +136,8 @@ JNIEXPORT jlong JNICALL Java_dev_modelcast_Native_create(JNIEnv* env, jclass, js
     auto jf = std::make_unique<JniFetcher>();
     env->GetJavaVM(&jf->vm);
     std::string url = to_string(env, base_url), cache = to_string(env, cache_dir), plat = to_string(env, platform),
-                chan = to_string(env, channel), appv = to_string(env, app_version), dev = to_string(env, device_id);
+                chan = to_string(env, channel), appv = to_string(env, app_version), osv = to_string(env, os_version),
+                dev = to_string(env, device_id);
     std::vector<std::string> keys = to_strings(env, pems), feats = to_strings(env, features);
     std::vector<const char*> key_ptrs, feat_ptrs;
     for (const auto& k : keys) key_ptrs.push_back(k.c_str());
@@ -148,6 +150,7 @@ JNIEXPORT jlong JNICALL Java_dev_modelcast_Native_create(JNIEnv* env, jclass, js
     o.platform = plat.c_str();
     o.channel = channel ? chan.c_str() : nullptr;
     o.app_version = app_version ? appv.c_str() : nullptr;
+    o.os_version = os_version ? osv.c_str() : nullptr;
     o.features = feat_ptrs.data();
     o.feature_count = feat_ptrs.size();
     o.device_id = device_id ? dev.c_str() : nullptr;

@@ -48,6 +48,7 @@ int code_for(modelcast::StatusCode code) {
     case StatusCode::kConfigMismatch:
     case StatusCode::kUnsupportedFeature:
     case StatusCode::kIncompatible:
+    case StatusCode::kUnsupported:
     case StatusCode::kHealthCheck: return MC_EVERIFY;
     case StatusCode::kExists: return MC_EIO;
     case StatusCode::kInternal: return MC_EINTERNAL;
@@ -67,7 +68,8 @@ size_t options_size(unsigned int version) {
   switch (version) {
     case 1: return offsetof(mc_fetch_options, transport);
     case 2: return offsetof(mc_fetch_options, health_check);
-    case 3: return sizeof(mc_fetch_options);
+    case 3: return offsetof(mc_fetch_options, os_version);
+    case 4: return sizeof(mc_fetch_options);
   }
   return 0;
 }
@@ -185,6 +187,7 @@ int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* caller_options, cha
     }
     fo.max_cache_bytes = o->max_cache_bytes;
     if (o->install_token) fo.install_token = o->install_token;
+    if (o->os_version) fo.os_version = o->os_version;
     auto fetcher = modelcast::Fetcher::create(std::move(fo));
     if (!fetcher.ok()) {
       message = fetcher.status().message();

@@ -230,6 +230,7 @@ Result<std::unique_ptr<Fetcher>> Fetcher::create_unguarded(FetcherOptions o) {
   if (o.channel.empty()) o.channel = "stable";
   MC_RETURN_IF_ERROR(check_name(o.channel, "channel"));
   if (!o.app_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.app_version, "app version"));
+  if (!o.os_version.empty()) MC_RETURN_IF_ERROR(check_app_version(o.os_version, "OS version"));
   for (const auto& f : o.features) MC_RETURN_IF_ERROR(check_name(f, "feature"));
   // This fetcher reads format 2: a format 1 document requiring it is one it can take.
   if (!contains(o.features, kFormat2Feature)) o.features.push_back(kFormat2Feature);
@@ -593,6 +594,20 @@ Status Fetcher::Impl::UpdateRun::check_device_support(const Manifest& m) const {
   }
   if (!m.requirements.runtime.empty() && !options_.runtimes.empty() && !contains(options_.runtimes, m.requirements.runtime))
     return error(StatusCode::kIncompatible, v + " requires runtime " + m.requirements.runtime);
+  const std::string& min_os = m.requirements.min_os_version;
+  if (!min_os.empty()) {
+    if (options_.os_version.empty())
+      return error(StatusCode::kUnsupported,
+                   v + " requires " + m.platform + " " + min_os + " or later; this app did not declare the OS version");
+    if (compare_app_versions(options_.os_version, min_os) < 0)
+      return error(StatusCode::kUnsupported,
+                   v + " requires " + m.platform + " " + min_os + " or later, this device runs " + options_.os_version);
+  }
+  // A format 1 document that requires format 2 describes what only its format 2 sibling
+  // can (a minimum OS, files stored as parts); without that document it is not installed.
+  if (format_ == 1 && contains(m.requirements.features, kFormat2Feature))
+    return error(StatusCode::kUnsupportedFeature, v + ": the format 1 document requires " + std::string(kFormat2Feature) +
+                                                      " and the format 2 document was not found");
   for (const auto* list : {&m.requirements.features, &m.config.features})
     for (const auto& feature : *list)
       if (!contains(options_.features, feature))

@@ -220,6 +220,8 @@ int main(int argc, char** argv) {
   update->add_option("--threshold", options.threshold, "Distinct trusted signatures required")->capture_default_str();
   update->add_option("--features", features, "Features this app supports, comma-separated");
   update->add_option("--app-version", options.app_version, "This app's version, e.g. 2.10.1");
+  update->add_option("--os-version", options.os_version,
+                     "This device's OS version on --platform, e.g. 17.4; a version needing a newer OS is refused");
   update->add_option("--device-id", options.device_id, "Stable device id for staged rollouts");
   update->add_option("--keep", keep, "Version folders to keep (active + previous)")->capture_default_str();
   update->add_option("--timeout", timeout_s, "Seconds before a stalled transfer is abandoned")->capture_default_str();

@@ -107,9 +107,12 @@ Status check_files_array(const Json& files, const std::string& where) {
   return OkStatus();
 }
 
-Result<Requirements> requirements_from_json(const Json& req, const std::string& where) {
+Result<Requirements> requirements_from_json(const Json& req, const std::string& where, RequiresFormat format) {
   Requirements r;
-  MC_RETURN_IF_ERROR(check_keys(req, where, {}, {"features", "min_app_version", "runtime"}));
+  if (format == RequiresFormat::kFormat2)
+    MC_RETURN_IF_ERROR(check_keys(req, where, {}, {"features", "min_app_version", "min_os_version", "runtime"}));
+  else
+    MC_RETURN_IF_ERROR(check_keys(req, where, {}, {"features", "min_app_version", "runtime"}));
   if (req.contains("features")) {
     MC_ASSIGN_OR_RETURN(r.features, get_names(req, "features", where, kMaxFeatures));
   }
@@ -121,6 +124,11 @@ Result<Requirements> requirements_from_json(const Json& req, const std::string& 
     MC_ASSIGN_OR_RETURN(r.runtime, get_string(req, "runtime", where));
     MC_RETURN_IF_ERROR(as_corruption(check_name(r.runtime, where + ".runtime")));
   }
+  if (req.contains("min_os_version")) {
+    MC_ASSIGN_OR_RETURN(r.min_os_version, get_string(req, "min_os_version", where));
+    // OS versions are written like app versions ("17.0", "14", "10.15.7").
+    MC_RETURN_IF_ERROR(as_corruption(check_app_version(r.min_os_version, where + ".min_os_version")));
+  }
   return r;
 }
 
@@ -129,6 +137,7 @@ Json requirements_to_json(const Requirements& r) {
   if (!r.features.empty()) req["features"] = r.features;
   if (!r.min_app_version.empty()) req["min_app_version"] = r.min_app_version;
   if (!r.runtime.empty()) req["runtime"] = r.runtime;
+  if (!r.min_os_version.empty()) req["min_os_version"] = r.min_os_version;
   return req;
 }
 

@@ -62,7 +62,9 @@ void copy_shared_members(const From& from, To& to) {
 // `signed.files` is an array of 1 to kMaxFiles entries.
 Status check_files_array(const Json& files, const std::string& where);
 
-Result<Requirements> requirements_from_json(const Json& req, const std::string& where);
+// Format 1 has no `min_os_version` (refused as an unknown field); format 2 has.
+enum class RequiresFormat { kFormat1, kFormat2 };
+Result<Requirements> requirements_from_json(const Json& req, const std::string& where, RequiresFormat format);
 Json requirements_to_json(const Requirements& r);
 
 // `paths[i]` is files[i].path: no two equal ignoring ASCII case, none a folder of another.

@@ -174,7 +174,7 @@ Result<Manifest> manifest_from_json(const Json& s) {
 
   MC_ASSIGN_OR_RETURN(m.config, config_from_json(s.at("config"), w + ".config"));
 
-  MC_ASSIGN_OR_RETURN(m.requirements, requirements_from_json(s.at("requires"), w + ".requires"));
+  MC_ASSIGN_OR_RETURN(m.requirements, requirements_from_json(s.at("requires"), w + ".requires", RequiresFormat::kFormat1));
   if (s.contains("rollout")) {
     MC_RETURN_IF_ERROR(check_keys(s.at("rollout"), w + ".rollout", {"percent"}, {}));
     MC_ASSIGN_OR_RETURN(uint64_t percent, get_count(s.at("rollout"), "percent", w + ".rollout", 0, 100));

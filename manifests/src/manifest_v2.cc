@@ -199,7 +199,7 @@ Result<ManifestV2> manifest_v2_from_json(const Json& s) {
   }
   MC_RETURN_IF_ERROR(check_paths_distinct(paths, w + ".files"));
   MC_ASSIGN_OR_RETURN(m.config, config_from_json(s.at("config"), w + ".config"));
-  MC_ASSIGN_OR_RETURN(m.requirements, requirements_from_json(s.at("requires"), w + ".requires"));
+  MC_ASSIGN_OR_RETURN(m.requirements, requirements_from_json(s.at("requires"), w + ".requires", RequiresFormat::kFormat2));
   if (s.contains("rollout")) {
     MC_ASSIGN_OR_RETURN(RolloutV2 r, rollout_from_json(s.at("rollout"), w + ".rollout", m.version));
     m.rollout = std::move(r);
@@ -264,6 +264,12 @@ Result<Manifest> manifest_v1_from_v2(const ManifestV2& v2) {
     f.url = blob_url_for(f2.sha256, blob->encoding);
     if (!blob->parts.empty()) needs_format2 = true;
     m.files.push_back(std::move(f));
+  }
+  // Format 1 cannot state a minimum OS: an older fetcher must refuse the version rather
+  // than install it on an OS that cannot run it.
+  if (!m.requirements.min_os_version.empty()) {
+    m.requirements.min_os_version.clear();
+    needs_format2 = true;
   }
   auto& features = m.requirements.features;
   if (needs_format2 && std::find(features.begin(), features.end(), kFormat2Feature) == features.end())

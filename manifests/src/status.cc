@@ -22,6 +22,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kExists: return "exists";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kHealthCheck: return "health-check";
+    case StatusCode::kUnsupported: return "unsupported";
   }
   return "unknown";
 }

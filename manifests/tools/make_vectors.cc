@@ -342,11 +342,19 @@ void write_format2_vectors(Writer& w, const PrivateKey* tk, const std::vector<Pu
     s["rollout"] = {{"percent", 0}};
     valid("rollout-halt", s);
   }
+  {
+    Json s = v2_base_signed();
+    s["platform"] = "ios";
+    s["requires"] = {{"min_os_version", "17.0"}};
+    valid("min-os", s);
+  }
 
   // ---- invalid ----
   bad("schema-1", [](Json& s) { s["schema"] = kManifestSchema; },
       {"corrupt", "signed.schema: unknown schema \"modelcast/manifest/1\" (this reader knows \"modelcast/manifest/2\")", "reject",
        "a format 1 document where format 2 is expected"});
+  bad("requires-bad-os-version", [](Json& s) { s["requires"]["min_os_version"] = "17.x"; },
+      {"corrupt", "signed.requires.min_os_version: \"17.x\" is not a version", "reject", "an OS version that is not numbers"});
   bad("file-v1-members", [](Json& s) { s["files"][0]["url"] = s["files"][0]["blobs"][0]["url"]; },
       {"corrupt", "signed.files[0].url: unknown field", "reject", "a format 1 member in a format 2 file entry"});
   bad("blobs-missing", [](Json& s) { s["files"][0].erase("blobs"); }, {"corrupt", "signed.files[0].blobs: missing", "reject", "no blobs"});
@@ -726,6 +734,9 @@ int main(int argc, char** argv) {
       {"corrupt", "signed.requires.min_app_version: \"2.x\" is not a version", "reject", "2.x"});
   bad("requires-unknown-field", [](Json& s) { s["requires"]["max_app_version"] = "3"; },
       {"corrupt", "signed.requires.max_app_version: unknown field", "reject", "a requirement the format does not define"});
+  bad("requires-min-os", [](Json& s) { s["requires"]["min_os_version"] = "17.0"; },
+      {"corrupt", "signed.requires.min_os_version: unknown field", "reject",
+       "a minimum OS is format 2 only; its format 1 document requires modelcast-format-2 instead"});
   bad("rollout-over-100", [](Json& s) { s["rollout"] = {{"percent", 101}}; },
       {"corrupt", "signed.rollout.percent: 101 is outside 0..100", "reject", "101 percent"});
   bad("rollout-missing-percent", [](Json& s) { s["rollout"] = Json::object(); },

@@ -146,6 +146,8 @@ struct Cli {
     publish_cmd->add_option("--refresh-within", pub.refresh_within_days,
                             "Re-sign unchanged content as a new version when the current one expires within DAYS");
     publish_cmd->add_option("--min-app-version", pub.min_app_version, "Oldest app version that may use this model");
+    publish_cmd->add_option("--min-os", pub.min_os_version,
+                            "Oldest OS version of --platform that runs the model (e.g. 17.0); older devices keep theirs");
     publish_cmd->add_option("--runtime", pub.runtime, "Runtime the device needs (e.g. tflite)");
     publish_cmd->add_option("--features", pub_features, "Features the device must support (comma-separated; default: config's)");
     publish_cmd->add_option("--path-prefix", pub.path_prefix, "Folder inside the model for FILEs given without PATH=");

@@ -208,6 +208,12 @@ int main(int argc, char** argv) {
   EXPECT(f == NULL);
   opts.pubkey_pems = pems;
 
+  /* The OS version (options version 4) is checked like the app version. */
+  opts.os_version = "17.x";
+  EXPECT(mc_fetcher_new(&f, &opts, err, sizeof err) == MC_EINVALID);
+  EXPECT(f == NULL && strstr(err, "OS version") != NULL);
+  opts.os_version = "17.4";
+
   EXPECT(mc_fetcher_new(&f, &opts, err, sizeof err) == MC_OK);
   if (!f) {
     fprintf(stderr, "mc_fetcher_new: %s\n", err);

@@ -2,7 +2,8 @@
 // that never updates, built from this repository's history before the fetcher read format
 // 2, keeps working on a tree the current publisher writes: full blobs for normal files,
 // and `unsupported-feature` (its model kept, nothing downloaded) for a version whose file
-// exists only as parts. Today's fetcher takes both versions. Both run as processes.
+// exists only as parts or that requires a minimum OS. Today's fetcher takes both versions
+// (the second when its OS is new enough). Both run as processes.
 #include "fleet_env.h"
 
 using namespace modelcast;
@@ -10,9 +11,11 @@ using namespace modelcast::testing;
 
 namespace {
 
-Json fetch(const char* binary, const FleetEnv& env, const std::string& cache) {
-  CommandResult r = run_command({binary, "update", "--url", env.nginx->url() + "/tree", "--cache", cache, "--model",
-                                 "classifier", "--platform", "android-arm64", "--pubkey", env.key + ".pub", "--json"});
+Json fetch(const char* binary, const FleetEnv& env, const std::string& cache, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {binary, "update", "--url", env.nginx->url() + "/tree", "--cache", cache, "--model",
+                                   "classifier", "--platform", "android-arm64", "--pubkey", env.key + ".pub", "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  CommandResult r = run_command(args);
   INFO(binary, ": ", r.err);
   REQUIRE(!r.out.empty());
   return Json::parse(r.out);
@@ -67,4 +70,32 @@ TEST_CASE("a format 1 fetcher takes full blobs from a format 2 tree and refuses 
   auto taken = open_cached_model(new_cache.path(), "classifier");
   REQUIRE(taken.ok());
   CHECK(read_all(taken->files[0].full_path) == big);
+}
+
+TEST_CASE("a format 1 fetcher refuses a version that requires a minimum OS, downloading nothing") {
+  FleetEnv env;
+  TempDir old_cache, new_cache;
+  const std::string v1 = random_bytes(50 * 1024, 3);
+  REQUIRE(env.publish(v1).exit_code == 0);
+  CHECK(fetch(MODELCAST_FORMAT1_FETCH, env, old_cache.path())["status"] == "updated");
+  CHECK(fetch(MODELCAST_FETCH_CLI, env, new_cache.path(), {"--os-version", "16.4"})["status"] == "updated");
+  REQUIRE(env.publish(random_bytes(50 * 1024, 4), {"--min-os", "17.0"}).exit_code == 0);
+
+  env.nginx->clear_access_log();
+  Json old2 = fetch(MODELCAST_FORMAT1_FETCH, env, old_cache.path());
+  CHECK(old2["status"] == "fallback");
+  CHECK(old2["reason"] == "unsupported-feature");
+  CHECK(old2["version"] == 1);
+  CHECK(requests_for_content(*env.nginx) == 0);
+  auto kept = open_cached_model(old_cache.path(), "classifier");
+  REQUIRE(kept.ok());
+  CHECK(read_all(kept->files[0].full_path) == v1);
+
+  Json below = fetch(MODELCAST_FETCH_CLI, env, new_cache.path(), {"--os-version", "16.4"});
+  CHECK(below["status"] == "fallback");
+  CHECK(below["reason"] == "unsupported");
+  CHECK(requests_for_content(*env.nginx) == 0);
+  Json at = fetch(MODELCAST_FETCH_CLI, env, new_cache.path(), {"--os-version", "17.0"});
+  CHECK(at["status"] == "updated");
+  CHECK(at["version"] == 2);
 }

@@ -115,6 +115,31 @@ TEST_CASE("a file stored only as parts makes the format 1 view require modelcast
   CHECK(manifest_v1_from_v2(m.manifest)->requirements.features.size() == 1);
 }
 
+TEST_CASE("a minimum OS is format 2 only: the format 1 view requires modelcast-format-2 instead") {
+  SignedManifestV2 m = v2_vector("min-os");
+  CHECK(m.manifest.requirements.min_os_version == "17.0");
+  auto v1 = manifest_v1_from_v2(m.manifest);
+  REQUIRE(v1.ok());
+  CHECK(v1->requirements.min_os_version.empty());
+  CHECK(has_feature(v1.value(), kFormat2Feature));
+  PrivateKey key = test_private_key();
+  auto text = sign_manifest(v1.value(), {&key});
+  REQUIRE_MESSAGE(text.ok(), text.status().message());
+  CHECK(text->find("min_os_version") == std::string::npos);
+  // A format 1 manifest cannot be made to state it.
+  Manifest stated = v1.value();
+  stated.requirements.min_os_version = "17.0";
+  auto refused = sign_manifest(stated, {&key});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(contains(refused.status().message(), "signed.requires.min_os_version: unknown field"));
+  // The format 2 document round-trips it.
+  auto again = sign_manifest_v2(m.manifest, {&key});
+  REQUIRE(again.ok());
+  auto parsed = parse_signed_manifest_v2(again.value());
+  REQUIRE(parsed.ok());
+  CHECK(parsed->manifest.requirements.min_os_version == "17.0");
+}
+
 TEST_CASE("a file with only an xform blob has no format 1 view") {
   SignedManifestV2 m = v2_vector("minimal");
   m.manifest.files[0].blobs[0] = BlobV2{"xform", 10, blob_url_for(m.manifest.files[0].sha256, "xform"), {}};

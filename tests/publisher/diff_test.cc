@@ -23,7 +23,7 @@ TEST_CASE("diff summarises versions, files, labels and requirements between comm
   publish({dir / "model.bin", dir / "extra.txt"});
   write_random(dir / "model.bin", 120000, 32);
   write_text(f.config, config_json({"negative", "neutral", "positive"}));
-  publish({"--min-app-version", "2.4", dir / "model.bin"});
+  publish({"--min-app-version", "2.4", "--min-os", "17.0", dir / "model.bin"});
 
   RunResult r = run_cli({"diff", f.tree, "--json"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -44,6 +44,9 @@ TEST_CASE("diff summarises versions, files, labels and requirements between comm
   CHECK(labels["removed"].empty());
   CHECK(m["config"]["outputs"]["changed"][0]["shape"] == Json::array({Json::array({1, 2}), Json::array({1, 3})}));
   CHECK(m["requires"]["min_app_version"] == Json::array({"", "2.4"}));
+  // A minimum OS is read from the format 2 document (format 1 only requires modelcast-format-2).
+  CHECK(m["requires"]["min_os_version"] == Json::array({"", "17.0"}));
+  CHECK_FALSE(m["requires"].contains("features"));
   CHECK(d["keys"]["added"].empty());
 
   RunResult text = run_cli({"diff", f.tree});
@@ -56,6 +59,7 @@ TEST_CASE("diff summarises versions, files, labels and requirements between comm
   CHECK(text.out.find("file model.bin changed: 100.0 KB -> 120.0 KB") != std::string::npos);
   CHECK(text.out.find("signed by key " + f.key_id) != std::string::npos);
   CHECK(text.out.find("requires min_app_version: any -> 2.4") != std::string::npos);
+  CHECK(text.out.find("requires min_os_version: any -> 17.0") != std::string::npos);
 
   // The first publish, against the tree's init commit: the manifest and the key appear.
   RunResult first = run_cli({"diff", f.tree, "HEAD~2", "HEAD~1", "--json"});

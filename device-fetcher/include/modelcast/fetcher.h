@@ -75,6 +75,10 @@ struct FetcherOptions {
   std::string platform;   // e.g. "android-arm64"
   std::string channel = "stable";
   std::string app_version;             // "2.10.1"; empty refuses manifests with min_app_version
+  // The device's OS version on `platform` ("17.4" on iOS, "14" on Android), compared with a
+  // manifest's requires.min_os_version: a device below it keeps its model (reason
+  // "unsupported") and downloads nothing. Empty refuses manifests with a minimum.
+  std::string os_version;
   std::vector<std::string> features;   // what this app can extract/understand
   std::vector<std::string> runtimes;   // e.g. {"tflite"}; empty: requires.runtime is not checked
   std::string device_id;  // stable id for rollout buckets; empty joins only 100% rollouts

@@ -64,6 +64,9 @@ struct Requirements {
   std::vector<std::string> features;
   std::string min_app_version;  // empty: any
   std::string runtime;          // empty: any; e.g. "tflite"
+  // Format 2 only (the format 1 document requires kFormat2Feature instead): the oldest OS
+  // version of the manifest's platform that runs the model, e.g. "17.0". Empty: any.
+  std::string min_os_version;
 };
 
 struct Manifest {

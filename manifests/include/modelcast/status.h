@@ -31,6 +31,7 @@ enum class StatusCode {
   kExists,           // refused to overwrite
   kInternal,         // a defect: an exception caught at an API boundary
   kHealthCheck,      // the app's check of a new version before it goes live failed
+  kUnsupported,      // the device's OS is older than the version's minimum
 };
 
 // Short stable name of a code, e.g. "hash-mismatch"; used as the fetcher's `reason`.

@@ -47,7 +47,7 @@ public final class FetcherTest {
 
   static Fetcher.Options options(String url, String pem, Path cache, Transport t) {
     return new Fetcher.Options().baseUrl(url).cacheDir(cache.toString()).publicKeyPem(pem).platform("android-arm64")
-        .appVersion("1.0").transport(t);
+        .appVersion("1.0").osVersion("14").transport(t);
   }
 
   public static void main(String[] args) throws Exception {
@@ -131,6 +131,12 @@ public final class FetcherTest {
         check(false, "a bad key is refused");
       } catch (IllegalArgumentException e) {
         check(!e.getMessage().isEmpty(), "bad key message: " + e.getMessage());
+      }
+      try {
+        new Fetcher(options(url, pem, work.resolve("bad"), down).osVersion("fourteen")).close();
+        check(false, "a malformed OS version is refused");
+      } catch (IllegalArgumentException e) {
+        check(e.getMessage().contains("OS version"), "bad OS version message: " + e.getMessage());
       }
     }
     System.out.println(phase + ": " + checks + " checks, " + failures + " failed");

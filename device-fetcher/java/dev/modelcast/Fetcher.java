@@ -29,6 +29,7 @@ public final class Fetcher implements AutoCloseable {
     String platform;
     String channel;
     String appVersion;
+    String osVersion;
     final List<String> features = new ArrayList<>();
     String deviceId;
     int keepVersions;
@@ -47,6 +48,9 @@ public final class Fetcher implements AutoCloseable {
     /** Default "stable". */
     public Options channel(String v) { channel = v; return this; }
     public Options appVersion(String v) { appVersion = v; return this; }
+    /** The device's OS version, e.g. String.valueOf(Build.VERSION.SDK_INT) on Android; a
+     *  version whose manifest requires a newer OS is refused (reason "unsupported"). */
+    public Options osVersion(String v) { osVersion = v; return this; }
     public Options feature(String v) { features.add(v); return this; }
     /** Stable id for staged rollouts; without one the device joins only 100% rollouts. */
     public Options deviceId(String v) { deviceId = v; return this; }
@@ -68,7 +72,7 @@ public final class Fetcher implements AutoCloseable {
   /** @throws IllegalArgumentException for a bad option (the message names it). */
   public Fetcher(Options o) {
     handle = Native.create(o.baseUrl, o.cacheDir, o.publicKeyPems.toArray(new String[0]), o.platform, o.channel,
-                           o.appVersion, o.features.toArray(new String[0]), o.deviceId, o.keepVersions,
+                           o.appVersion, o.osVersion, o.features.toArray(new String[0]), o.deviceId, o.keepVersions,
                            o.allowMetered, o.networkMetered, o.maxUpdateBytes, o.progress, o.transport);
   }
 

@@ -11,7 +11,7 @@ final class Native {
   static native String version();
 
   static native long create(String baseUrl, String cacheDir, String[] publicKeyPems, String platform, String channel,
-                            String appVersion, String[] features, String deviceId, int keepVersions,
+                            String appVersion, String osVersion, String[] features, String deviceId, int keepVersions,
                             boolean allowMetered, boolean networkMetered, long maxUpdateBytes,
                             ProgressListener progress, Transport transport);
 
