@@ -265,6 +265,19 @@ Json v2_base_signed() {
   return s;
 }
 
+// A format 2 file entry with one identity blob of `content` at `path`.
+Json v2_identity_file(const std::string& path, const std::string& content) {
+  const std::string sha = sha256_hex(content);
+  return {{"path", path}, {"sha256", sha}, {"size", content.size()}, {"blobs", Json::array({v2_blob(sha, "identity", content.size())})}};
+}
+
+// A Core ML package published as a folder: every file under mnist.mlpackage/.
+Json v2_folder_files() {
+  return Json::array({v2_identity_file("mnist.mlpackage/Data/com.apple.CoreML/FeatureDescriptions.json", "{}"),
+                      v2_identity_file("mnist.mlpackage/Data/com.apple.CoreML/mnist.mlmodel", "a Core ML model"),
+                      v2_identity_file("mnist.mlpackage/Manifest.json", "{\"fileFormatVersion\": \"1.0.0\"}")});
+}
+
 // A 3 GB file stored as a zstd blob in three parts plus an xform blob behind a URL.
 Json v2_parts_file() {
   const std::string sha = sha256_hex("modelcast test model v7 (3 GB of weights)");
@@ -347,12 +360,28 @@ void write_format2_vectors(Writer& w, const PrivateKey* tk, const std::vector<Pu
     s["platform"] = "ios";
     s["requires"] = {{"min_os_version", "17.0"}};
     valid("min-os", s);
+    s["files"] = v2_folder_files();
+    valid("folder", s);
   }
 
   // ---- invalid ----
   bad("schema-1", [](Json& s) { s["schema"] = kManifestSchema; },
       {"corrupt", "signed.schema: unknown schema \"modelcast/manifest/1\" (this reader knows \"modelcast/manifest/2\")", "reject",
        "a format 1 document where format 2 is expected"});
+  // A folder's paths pass the same rules as format 1's (shared code, pinned here too).
+  bad("path-parent", [](Json& s) { s["files"][0]["path"] = "mnist.mlpackage/../../x"; },
+      {"corrupt", "signed.files[0].path: \"mnist.mlpackage/../../x\" must not contain '..'", "reject", "a folder path escaping"});
+  bad("path-absolute", [](Json& s) { s["files"][0]["path"] = "/mnist.mlpackage/Manifest.json"; },
+      {"corrupt", "must be relative", "reject", "an absolute folder path"});
+  bad("path-duplicate-case", [](Json& s) {
+    s["files"] = v2_folder_files();
+    s["files"].push_back(v2_identity_file("MNIST.mlpackage/manifest.json", "another"));
+  }, {"corrupt", "signed.files[3].path: duplicate path \"MNIST.mlpackage/manifest.json\"", "accept",
+      "paths of one folder that collide on a case-insensitive file system"});
+  bad("path-file-and-folder", [](Json& s) {
+    s["files"] = v2_folder_files();
+    s["files"].push_back(v2_identity_file("mnist.mlpackage/Data", "a file where a folder is"));
+  }, {"corrupt", "\"mnist.mlpackage/Data\" is also used as a folder", "accept", "a file that is also a folder of another"});
   bad("requires-bad-os-version", [](Json& s) { s["requires"]["min_os_version"] = "17.x"; },
       {"corrupt", "signed.requires.min_os_version: \"17.x\" is not a version", "reject", "an OS version that is not numbers"});
   bad("file-v1-members", [](Json& s) { s["files"][0]["url"] = s["files"][0]["blobs"][0]["url"]; },
