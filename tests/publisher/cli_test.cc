@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "modelcast/fs.h"
+#include "modelcast/sha256.h"
 #include "modelcast/signing.h"
 #include "publisher_test_util.h"
 
@@ -88,8 +89,10 @@ TEST_CASE("keygen writes a 0600 private key and a public key whose id it prints"
   auto pub = PublicKey::from_pem_file(key + ".pub");
   REQUIRE(priv.ok());
   REQUIRE(pub.ok());
-  CHECK(pub->key_id() == priv->public_key().key_id());
-  CHECK(out["keyid"] == pub->key_id());
+  CHECK(pub->raw() == priv->public_key().raw());
+  // The key id is the hex SHA-256 of the raw 32-byte public key (FORMAT.md).
+  REQUIRE(pub->raw().size() == 32);
+  CHECK(out["keyid"] == sha256_hex(pub->raw()));
   CHECK(out["public_key"] == key + ".pub");
 
   RunResult plain = run_cli({"keygen", "--out", dir / "other.pem"});

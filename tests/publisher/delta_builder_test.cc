@@ -121,7 +121,7 @@ std::string apply(Tree& t, const DeltaV2& d, const StoredBlob& base, const std::
 
 // Each listed file exists with its declared size and hash at its derived URL.
 void check_stored(Tree& t, const DeltaV2& d, const std::string& target_sha256) {
-  CHECK(d.url == delta_url(d.from_sha256, target_sha256, d.encoding));
+  CHECK(d.url == format_delta_path(d.from_sha256, target_sha256, d.encoding == "xform" ? ".xfd" : ".zstpatch"));
   Result<FileDigest> digest = sha256_file(t.path(d.url));
   REQUIRE(digest.ok());
   CHECK(digest->size == d.stored_size);
@@ -139,7 +139,7 @@ TEST_CASE("a fine-tuned fp32 file gets an xform delta near half its size and an 
 
   REQUIRE(r.xform_blob.has_value());
   CHECK(r.xform_blob->encoding == "xform");
-  CHECK(r.xform_blob->url == blob_url_for(b2.sha256, "xform"));
+  CHECK(r.xform_blob->url == format_blob_path(b2.sha256, ".xf"));
   CHECK(r.xform_blob->stored_size < b2.stored_size);
   CHECK(file_size(t.path(r.xform_blob->url)) == r.xform_blob->stored_size);
   {

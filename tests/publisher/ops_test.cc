@@ -346,7 +346,6 @@ TEST_CASE("rollout, rollback and promote of a file stored as parts write both fo
   CHECK(v4.files[0].blobs.at(0).url.empty());
   CHECK(v4.files[0].blobs.at(0).parts.size() == parts.size());
   CHECK(v4.files[0].blobs.at(0).parts.back().sha256 == parts.back().sha256);
-  CHECK_FALSE(requires_format2(Manifest{}));
   CHECK(v4.requirements.features == doc_v2("stable", 1).requirements.features);
   CHECK(requires_format2(doc_v1("stable", 4)));  // format 1 readers are refused cleanly
   CHECK_FALSE(requires_format2(doc_v1("stable", 3)));

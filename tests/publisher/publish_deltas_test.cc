@@ -72,7 +72,7 @@ TEST_CASE("publishing fine-tuned weights lists a delta and an xform blob in the 
   const Manifest old_readers = load_v1(f, 2);
   REQUIRE(old_readers.files.size() == 1);
   CHECK(old_readers.files[0].encoding == "zstd");
-  CHECK(old_readers.files[0].url == blob_url(file.sha256, true));
+  CHECK(old_readers.files[0].url == format_blob_path(file.sha256, ".zst"));
   CHECK(old_readers.files[0].deltas.empty());
 
   RunResult verify = run_cli({"verify", f.tree, "--pubkey", f.pub});

@@ -123,6 +123,14 @@ void set_file_limit(const std::string& tree, uint64_t bytes) {
   sh("git -C " + quote(tree) + " -c user.name=t -c user.email=t@example.com commit -q -m 'host limit' -- modelcast.json");
 }
 
+std::string format_blob_path(const std::string& sha256, const std::string& suffix) {
+  return "blobs/sha256/" + sha256.substr(0, 2) + "/" + sha256 + suffix;
+}
+
+std::string format_delta_path(const std::string& from_sha256, const std::string& target_sha256, const std::string& suffix) {
+  return "deltas/sha256/" + target_sha256.substr(0, 2) + "/" + from_sha256 + "-" + target_sha256 + suffix;
+}
+
 std::string config_json(const std::vector<std::string>& labels) {
   Json l = labels;
   return R"({"inputs": [{"name": "input", "dtype": "float32", "shape": [1, 128]}],

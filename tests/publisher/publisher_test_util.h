@@ -57,6 +57,12 @@ Fixture make_fixture(const TempDir& dir);
 // so a test needs only small files to get parts.
 void set_file_limit(const std::string& tree, uint64_t bytes);
 
+// Tree paths as manifests/FORMAT.md spells them, written out here instead of taken from
+// the library, so a test compares the publisher's names with the format's and not with
+// themselves. `suffix`: "", ".zst", ".xf" (blobs); ".zstpatch", ".xfd" (deltas).
+std::string format_blob_path(const std::string& sha256, const std::string& suffix);
+std::string format_delta_path(const std::string& from_sha256, const std::string& target_sha256, const std::string& suffix);
+
 // A valid config with one input and one labelled output.
 std::string config_json(const std::vector<std::string>& labels);
 
