@@ -178,3 +178,19 @@ TEST_CASE("the publish script passes names with spaces through: the tree folder,
   CHECK(o.remote_file("manifests/m/stable/android.json").find("\"path\": \"model.bin\"") != std::string::npos);
   CHECK(path_exists(checkout + "/models tree/manifests/m/stable/android/1.json"));
 }
+
+TEST_CASE("scripts/demo refuses a folder it did not make, and removes nothing from it") {
+  TempDir dir;
+  const std::string demo = std::string(MODELCAST_SOURCE_DIR) + "/scripts/demo";
+  const std::string mine = dir / "my work";
+  sh("mkdir " + quote(mine) + " && echo keep > " + quote(mine + "/notes.txt"));
+  write_text(dir / "a-file", "keep");
+  for (const std::string& target : {mine, dir / "a-file"}) {
+    RunResult r = run_shell(quote(demo) + " " + quote(target));
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(one_error_line(r), r.err);
+    CHECK(r.err.find("an earlier demo did not make it") != std::string::npos);
+  }
+  CHECK(read_text(mine + "/notes.txt") == "keep\n");
+  CHECK(read_text(dir / "a-file") == "keep");
+}
