@@ -83,3 +83,15 @@ def test_coreml_classifier_carries_the_same_labels(fmt, config_init, made):
     assert (labelled[0]["dtype"], labelled[0]["shape"]) == ("float64", [len(made["labels"])])
     predicted = next(o for o in config["outputs"] if o["name"] == tool["predicted_feature"])
     assert predicted["dtype"] == "string"
+
+
+@pytest.mark.parametrize("fmt", COREML_FORMATS)
+def test_coreml_minimum_os_is_the_one_coremltools_targets(fmt, config_init, made):
+    """specificationVersion names the oldest iOS; coremltools' own targets say which."""
+    import coremltools
+
+    version = made["models"][fmt]["specification_version"]
+    targets = [t.name for t in coremltools.target if t.name.startswith("iOS") and t.value == version]
+    assert len(targets) == 1, f"coremltools has no single iOS target for specificationVersion {version}"
+    config = config_init(fmt).require()
+    assert config["metadata"]["minimum_os"] == {"ios": targets[0][len("iOS"):] + ".0"}

@@ -27,10 +27,8 @@ from conftest import model_path, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NGINX_SH = os.path.join(ROOT, "scripts", "lib", "nginx.sh")
-# Where each format runs; a Core ML device says its iOS version, which a manifest that
-# requires a minimum OS is checked against.
+# Where each format runs: Core ML on iOS, the others here.
 PLATFORMS = {"mlpackage": "ios", "mlmodel": "ios"}
-DEVICE_OPTIONS = {"ios": ["--os-version", "17.4"]}
 
 
 class Nginx:
@@ -75,25 +73,34 @@ def produced_files(source):
             for d, _, files in os.walk(source) for f in files}
 
 
-def install(fmt, served, config_init, modelcast, modelcast_fetch, models_dir, made):
-    """Publishes fmt's model with its `config init` config, fetches it as a device; returns `open --json`."""
+def publish(fmt, served, config_init, modelcast, models_dir, made, options=()):
+    """Publishes fmt's model with the config `config init` gives; returns (model name, config)."""
     config = config_init(fmt).require()
     config_path = served["work"] / f"{fmt}.config.json"
     config_path.write_text(json.dumps(config))
-    source = model_path(models_dir, made, fmt)
     name = f"activity-{fmt}"
-    platform = PLATFORMS.get(fmt, "linux")
-    run([modelcast, "publish", served["tree"], "--model", name, "--platform", platform, "--config", config_path,
-         "--key", served["key"], "--quiet", source])
-    cache = served["work"] / f"device-{fmt}"
-    update = json.loads(run([modelcast_fetch, "update", "--url", served["url"], "--cache", cache, "--model", name,
-                             "--platform", platform, "--pubkey", f"{served['key']}.pub", "--json",
-                             *DEVICE_OPTIONS.get(platform, [])]).stdout)
-    assert update["status"] == "updated", update
-    opened = json.loads(run([modelcast_fetch, "open", "--cache", cache, "--model", name, "--verify", "--json"]).stdout)
+    run([modelcast, "publish", served["tree"], "--model", name, "--platform", PLATFORMS.get(fmt, "linux"),
+         "--config", config_path, "--key", served["key"], "--quiet", *options, model_path(models_dir, made, fmt)])
+    return name, config
+
+
+def update(fmt, served, modelcast_fetch, device, device_options=()):
+    """`modelcast-fetch update --json` of fmt's model into the cache `device`: (exit code, result)."""
+    result = run([modelcast_fetch, "update", "--url", served["url"], "--cache", served["work"] / device, "--model",
+                  f"activity-{fmt}", "--platform", PLATFORMS.get(fmt, "linux"), "--pubkey", f"{served['key']}.pub",
+                  "--json", *device_options], check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def fetch_and_open(fmt, served, config, modelcast_fetch, models_dir, made, device_options=()):
+    """A device installs fmt's published model; returns its `open --json`."""
+    code, updated = update(fmt, served, modelcast_fetch, f"device-{fmt}", device_options)
+    assert (code, updated["status"]) == (0, "updated"), updated
+    opened = json.loads(run([modelcast_fetch, "open", "--cache", served["work"] / f"device-{fmt}", "--model",
+                             f"activity-{fmt}", "--verify", "--json"]).stdout)
     # The device holds exactly the producer's files, under the published paths.
     installed = {os.path.relpath(f["full_path"], opened["path"]): sha256(f["full_path"]) for f in opened["files"]}
-    assert installed == produced_files(source)
+    assert installed == produced_files(model_path(models_dir, made, fmt))
     assert opened["config"] == config
     return opened
 
@@ -161,8 +168,8 @@ RUNTIMES = {"tflite": run_tflite, "onnx": run_onnx, "savedmodel": run_savedmodel
 @pytest.mark.parametrize("fmt", list(RUNTIMES))
 def test_device_runs_the_installed_model_through_its_config(fmt, served, config_init, modelcast, modelcast_fetch,
                                                             models_dir, made):
-    opened = install(fmt, served, config_init, modelcast, modelcast_fetch, models_dir, made)
-    config = opened["config"]
+    _, config = publish(fmt, served, config_init, modelcast, models_dir, made)
+    opened = fetch_and_open(fmt, served, config, modelcast_fetch, models_dir, made)
     assert len(config["inputs"]) == 1, config["inputs"]
     spec = config["inputs"][0]
     reference = made["reference"]
@@ -188,10 +195,21 @@ def test_device_runs_the_installed_model_through_its_config(fmt, served, config_
 @pytest.mark.parametrize("fmt", ["mlpackage", "mlmodel"])
 def test_device_installs_coreml_that_coremltools_reads(fmt, served, config_init, modelcast, modelcast_fetch,
                                                       models_dir, made):
-    """No Core ML runtime on Linux: coremltools reads the installed description instead."""
+    """No Core ML runtime on Linux: coremltools reads the installed description instead.
+
+    The oldest iOS the model runs on (config init reads it from specificationVersion) is
+    published as the version's minimum OS: an older device keeps what it has and
+    downloads nothing; a newer one installs it.
+    """
     import coremltools
 
-    opened = install(fmt, served, config_init, modelcast, modelcast_fetch, models_dir, made)
+    minimum = config_init(fmt).require()["metadata"]["minimum_os"]["ios"]
+    older = f"{int(minimum.split('.')[0]) - 1}.9"
+    _, config = publish(fmt, served, config_init, modelcast, models_dir, made, ["--min-os", minimum])
+    code, refused = update(fmt, served, modelcast_fetch, f"old-device-{fmt}", ["--os-version", older])
+    assert (code, refused["status"], refused["reason"], refused["bytes_downloaded"]) == (3, "none", "unsupported", 0)
+
+    opened = fetch_and_open(fmt, served, config, modelcast_fetch, models_dir, made, ["--os-version", "17.4"])
     spec = coremltools.models.MLModel(model_root(opened, made, fmt), skip_model_load=True).get_spec()
     features = {f.name: f for f in spec.description.input}
     for tensor in opened["config"]["inputs"]:
