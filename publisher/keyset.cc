@@ -58,6 +58,13 @@ Result<KeySet> tree_key_set(const Tree& tree) {
   return set;
 }
 
+Status name_key_set(const Tree& tree, ManifestV2* m) {
+  MC_ASSIGN_OR_RETURN(KeySet set, tree_key_set(tree));
+  // Never lower: a key change names the statement it is about to write.
+  if (set.version > m->keyset_version.value_or(0)) m->keyset_version = set.version;
+  return OkStatus();
+}
+
 namespace {
 
 // "<n>.json" with n a decimal number from 1, no leading zero.
@@ -243,10 +250,14 @@ Result<KeyChangeResult> change_key_set(const KeyChangeOptions& o) {
   std::vector<PrivateKey> manifest_signers;
   for (const auto& k : signers)
     if (in_set(next, k.public_key().key_id())) manifest_signers.push_back(k);
+  // After a revocation every current manifest is re-signed, so that each names the new
+  // statement: a device holding the statement a manifest names asks for no other, and
+  // would otherwise not learn of the revocation from manifests that are still valid.
+  const bool revokes = next.revoked.size() > current.revoked.size();
   std::vector<StreamName> to_resign;
   MC_ASSIGN_OR_RETURN(auto streams, list_streams(tree.root(), nullptr));
   for (const auto& s : streams) {
-    if (!s.has_current || manifest_accepted(tree, s, next)) continue;
+    if (!s.has_current || (!revokes && manifest_accepted(tree, s, next))) continue;
     to_resign.push_back({s.model, s.channel, s.platform});
     if (manifest_signers.size() < next.threshold)
       return error(StatusCode::kSignature, to_resign.back().text() + ": its manifest must be re-signed under key set " +
@@ -262,6 +273,7 @@ Result<KeyChangeResult> change_key_set(const KeyChangeOptions& o) {
   result.statement_path = key_set_statement_path(next.version);
   for (const auto& stream : to_resign) {
     MC_ASSIGN_OR_RETURN(ManifestV2 content, session.current_content(stream));
+    content.keyset_version = next.version;  // signed under the statement written with it
     // The signers were checked against the new set above; the tree still holds the old one.
     MC_ASSIGN_OR_RETURN(NextVersionResult resigned,
                         prepare_next_version(session, content, manifest_signers, o.signing, /*check_signers=*/false));

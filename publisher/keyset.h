@@ -24,6 +24,11 @@ std::string key_set_statement_path(uint64_t version);  // keys/keyset/<n>.json
 // The tree's current key set: the newest statement, or set 0.
 Result<KeySet> tree_key_set(const Tree& tree);
 
+// Names the tree's newest key-set statement in a format 2 document about to be signed
+// (FORMAT.md `keyset_version`), so devices holding an older set follow the chain to it.
+// A tree without statements names none.
+Status name_key_set(const Tree& tree, ManifestV2* manifest);
+
 // What a --key the tree does not trust yet gets, before the tree has key-set statements
 // (after, only the set counts). Devices pin the tree's keys, so a manifest signed by
 // another key would freeze them: it is refused unless the publisher says otherwise.

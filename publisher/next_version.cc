@@ -187,6 +187,7 @@ Result<NextVersionResult> prepare_next_version(TreeSession& session, ManifestV2 
   }
   // The format 1 document is derived from the format 2 one (it may require kFormat2Feature).
   MC_ASSIGN_OR_RETURN(result.manifest, manifest_v1_from_v2(next));
+  MC_RETURN_IF_ERROR(name_key_set(tree, &next));
   MC_ASSIGN_OR_RETURN(result.signed_text_v2, sign_manifest_v2(next, signers));
   MC_ASSIGN_OR_RETURN(result.signed_text, sign_manifest(result.manifest, signers));
   result.version = next.version;

@@ -294,6 +294,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
   }
   // The format 1 document is derived from the format 2 one (it may require kFormat2Feature).
   MC_ASSIGN_OR_RETURN(Manifest next1, manifest_v1_from_v2(next2));
+  MC_RETURN_IF_ERROR(name_key_set(tree, &next2));
   MC_ASSIGN_OR_RETURN(std::string signed_v2, sign_manifest_v2(next2, signers));
   MC_ASSIGN_OR_RETURN(std::string signed_v1, sign_manifest(next1, signers));
   const std::string versioned_rel = TreeLayout::versioned_manifest(o.model, channel, o.platform, next.version);

@@ -158,6 +158,7 @@ Result<RefreshResult> refresh(const RefreshOptions& o) {
       next.version = version;
       next.published_at = published_at;
       next.expires_at = expires_at;
+      MC_RETURN_IF_ERROR(name_key_set(tree, &next));
       MC_ASSIGN_OR_RETURN(p.signed_v2, sign_manifest_v2(next, signers));
     }
     pending.push_back(std::move(p));

@@ -69,7 +69,8 @@ Result<std::string> get_sha256(const Json& obj, const std::string& key, const st
   return hex;
 }
 
-Status check_signed_object(const Json& s, const std::string& w, const std::string& schema) {
+Status check_signed_object(const Json& s, const std::string& w, const std::string& schema,
+                           const std::set<std::string>& optional) {
   if (!s.is_object()) return corrupt(w, "must be an object");
   if (!s.contains("schema")) return corrupt(w + ".schema", "missing");
   if (s.at("schema") != schema)
@@ -77,7 +78,7 @@ Status check_signed_object(const Json& s, const std::string& w, const std::strin
   MC_RETURN_IF_ERROR(check_keys(s, w,
                                 {"schema", "model", "channel", "platform", "version", "published_at", "expires_at", "files",
                                  "config", "requires"},
-                                {"rollout"}));
+                                optional));
   auto canon = canonical_json(s);
   if (!canon.ok()) return corrupt(w, canon.status().message());
   return OkStatus();

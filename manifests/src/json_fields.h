@@ -31,7 +31,9 @@ Result<std::vector<std::string>> get_names(const Json& obj, const std::string& k
 
 // `signed` is an object of the given schema (checked first) with the members both formats
 // have, and a canonical form (floats anywhere would make the signed bytes ambiguous).
-Status check_signed_object(const Json& s, const std::string& where, const std::string& schema);
+// `optional`: the members this format allows beyond the ten required ones.
+Status check_signed_object(const Json& s, const std::string& where, const std::string& schema,
+                           const std::set<std::string>& optional);
 
 // The stream members both formats share: model, channel, platform, version, published_at,
 // expires_at (with expires_at > published_at), read from `s` into `m`.

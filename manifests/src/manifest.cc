@@ -155,7 +155,7 @@ Json config_to_json(const ModelConfig& c) {
 
 Result<Manifest> manifest_from_json(const Json& s) {
   const std::string w = "signed";
-  MC_RETURN_IF_ERROR(check_signed_object(s, w, kManifestSchema));
+  MC_RETURN_IF_ERROR(check_signed_object(s, w, kManifestSchema, {"rollout"}));
 
   Manifest m;
   m.schema = kManifestSchema;

@@ -183,7 +183,7 @@ std::string v2_version_manifest_url(const std::string& model, const std::string&
 
 Result<ManifestV2> manifest_v2_from_json(const Json& s) {
   const std::string w = "signed";
-  MC_RETURN_IF_ERROR(check_signed_object(s, w, kManifestSchemaV2));
+  MC_RETURN_IF_ERROR(check_signed_object(s, w, kManifestSchemaV2, {"rollout", "keyset_version"}));
 
   ManifestV2 m;
   MC_ASSIGN_OR_RETURN(StreamHeader header, stream_header_from_json(s, w));
@@ -203,6 +203,10 @@ Result<ManifestV2> manifest_v2_from_json(const Json& s) {
   if (s.contains("rollout")) {
     MC_ASSIGN_OR_RETURN(RolloutV2 r, rollout_from_json(s.at("rollout"), w + ".rollout", m.version));
     m.rollout = std::move(r);
+  }
+  if (s.contains("keyset_version")) {
+    MC_ASSIGN_OR_RETURN(uint64_t n, get_count(s, "keyset_version", w, 1, kMaxSafeInteger));
+    m.keyset_version = n;
   }
   return m;
 }
@@ -229,6 +233,7 @@ Json manifest_v2_to_json(const ManifestV2& m) {
     if (m.rollout->fallback) r["fallback"] = {{"version", m.rollout->fallback->version}, {"sha256", m.rollout->fallback->sha256}};
     j["rollout"] = std::move(r);
   }
+  if (m.keyset_version) j["keyset_version"] = *m.keyset_version;
   return j;
 }
 

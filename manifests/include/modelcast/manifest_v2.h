@@ -94,6 +94,9 @@ struct ManifestV2 {
   ModelConfig config;
   Requirements requirements;  // "requires" in JSON
   std::optional<RolloutV2> rollout;
+  // The key-set statement (keys/keyset/<n>.json) the publisher signed under; absent in a
+  // tree without statements. A device holding an older set must follow the chain to it.
+  std::optional<uint64_t> keyset_version;
 };
 
 Result<ManifestV2> manifest_v2_from_json(const Json& signed_part);
