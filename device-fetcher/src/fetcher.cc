@@ -169,6 +169,7 @@ class Fetcher::Impl::UpdateRun {
   Status fetch_manifest(const HttpRequest& base);
   Status get_manifest(const HttpRequest& base, const std::string& url);
   bool active_manifest_near_expiry() const;
+  Status parse_manifest();
   Result<FetchPlan> check_manifest(const KeySet& keys) const;
   Status check_not_failed_before(const Manifest& m) const;
   Status make_room(const Manifest& m);
@@ -204,6 +205,8 @@ class Fetcher::Impl::UpdateRun {
   Manifest active_manifest_;  // what the active version was signed as (its expiry)
   ManifestSink sink_;
   int format_ = 2;  // of the document in sink_
+  std::optional<SignedManifestV2> parsed_v2_;  // sink_'s document, parsed (one of the two)
+  std::optional<SignedManifest> parsed_v1_;
   FetchPlan plan_;
 };
 
@@ -398,8 +401,15 @@ Status Fetcher::Impl::UpdateRun::check_for_update() {
     etag_version_ = active_;
     return OkStatus();
   }
-  // The keys that count: the pinned ones as the tree's key-set statements changed them.
-  MC_ASSIGN_OR_RETURN(KeySet keys, follow_key_set(options_, *impl_.transport, base, fs_));
+  MC_RETURN_IF_ERROR(parse_manifest());
+  // The keys that count: the pinned ones as the tree's key-set statements changed them, at
+  // least up to the statement the manifest names.
+  const RetryParams retry = impl_.retry_params(options_, &result_, ticket_);
+  const KeySetGet get = [&](const HttpRequest& req, HttpSink& sink) {
+    return run_with_retries(retry, [&] { return impl_.transport->get(req, sink); });
+  };
+  const std::optional<uint64_t> named = parsed_v2_ ? parsed_v2_->manifest.keyset_version : std::nullopt;
+  MC_ASSIGN_OR_RETURN(KeySet keys, follow_key_set(options_, get, base, fs_, named));
   MC_ASSIGN_OR_RETURN(plan_, check_manifest(keys));
   const SignedManifest& sm = plan_.view;
   const Manifest& m = sm.manifest;
@@ -528,19 +538,29 @@ Status Fetcher::Impl::UpdateRun::get_document(const HttpRequest& req) {
   return s;
 }
 
-// Authentic and meant for this stream (either format: the same keys, threshold and checks).
-Result<FetchPlan> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) const {
-  FetchPlan plan;
+// Parses the document received (either format); nothing is trusted before check_manifest.
+Status Fetcher::Impl::UpdateRun::parse_manifest() {
   if (format_ == 2) {
     auto parsed = parse_signed_manifest_v2(sink_.body);
     if (!parsed.ok()) return parsed.status().with_context(sink_.url);
-    MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
-    plan = plan_from_v2(*parsed);
+    parsed_v2_ = std::move(parsed).value();
   } else {
     auto parsed = parse_signed_manifest(sink_.body);
     if (!parsed.ok()) return parsed.status().with_context(sink_.url);
-    MC_RETURN_IF_ERROR(verify_with_key_set(parsed.value(), keys).with_context(sink_.url));
-    plan = plan_from_v1(std::move(parsed).value());
+    parsed_v1_ = std::move(parsed).value();
+  }
+  return OkStatus();
+}
+
+// Authentic and meant for this stream (either format: the same keys, threshold and checks).
+Result<FetchPlan> Fetcher::Impl::UpdateRun::check_manifest(const KeySet& keys) const {
+  FetchPlan plan;
+  if (parsed_v2_) {
+    MC_RETURN_IF_ERROR(verify_with_key_set(*parsed_v2_, keys).with_context(sink_.url));
+    plan = plan_from_v2(*parsed_v2_);
+  } else {
+    MC_RETURN_IF_ERROR(verify_with_key_set(*parsed_v1_, keys).with_context(sink_.url));
+    plan = plan_from_v1(*parsed_v1_);
   }
   const Manifest& m = plan.view.manifest;
   if (m.model != model_ || m.channel != options_.channel || m.platform != options_.platform)

@@ -18,6 +18,7 @@ class StatementSink : public HttpSink {
   explicit StatementSink(std::string url) : url(std::move(url)) {}
   Status on_response(const HttpResponse& r) override {
     status = r.status;
+    body.clear();  // a retry starts again
     if (r.status == 404) return OkStatus();
     if (r.status != 200) return error(StatusCode::kNetwork, url + ": HTTP " + std::to_string(r.status));
     return OkStatus();
@@ -51,18 +52,36 @@ KeySet pinned_set(const FetcherOptions& o) {
   return set;
 }
 
-// Fetches one statement; `found` false on 404.
-Result<KeySetStatement> fetch_statement(HttpTransport& transport, const HttpRequest& base, const std::string& url,
-                                        bool* found) {
+// Fetches one statement; `*found` false on 404 (the result is then kNotFound). Any other
+// failure (a refused connection, a 5xx, a timeout) is an error with *found true.
+Result<KeySetStatement> fetch_statement(const KeySetGet& get, const HttpRequest& base, const std::string& url, bool* found) {
   StatementSink sink(url);
   HttpRequest req = base;
   req.url = url;
-  MC_RETURN_IF_ERROR(transport.get(req, sink));
-  *found = sink.status != 404;
-  if (!*found) return error(StatusCode::kNotFound, url + ": HTTP 404");
+  *found = true;
+  Status s = get(req, sink);
+  if (sink.status == 404) {
+    *found = false;
+    return error(StatusCode::kNotFound, url + ": HTTP 404");
+  }
+  if (!s.ok()) return s.with_context("key set");
   auto statement = parse_key_set_statement(sink.body);
   if (!statement.ok()) return statement.status().with_context(url);
   return statement;
+}
+
+// Stores `statement` as the cache's key set unless an update of another model stored a
+// newer one meanwhile; returns the set now stored.
+Result<KeySet> store_statement(const FetcherOptions& o, FileSystem& fs, const KeySetStatement& statement) {
+  MC_ASSIGN_OR_RETURN(FileLock held, fs.lock(o.cache_dir + "/" + kStateLockFile, true));
+  KeySet stored_now = stored_key_set(o);
+  if (stored_now.version >= statement.set.version) return stored_now;
+  Json sigs = Json::array();
+  for (const auto& s : statement.signatures) sigs.push_back({{"keyid", s.keyid}, {"sig", s.sig}});
+  Json text = {{"signed", statement.signed_json}, {"signatures", sigs}};
+  Json state = {{"anchor", anchor_of(o)}, {"statement", text.dump()}};
+  MC_RETURN_IF_ERROR(fs.write_file_atomic(o.cache_dir + "/" + kStateFile, pretty_json(state)));
+  return statement.set;
 }
 
 }  // namespace
@@ -79,37 +98,38 @@ KeySet stored_key_set(const FetcherOptions& o) {
   return statement->set;
 }
 
-Result<KeySet> follow_key_set(const FetcherOptions& o, HttpTransport& transport, const HttpRequest& base, FileSystem& fs) {
+Result<KeySet> follow_key_set(const FetcherOptions& o, const KeySetGet& get, const HttpRequest& base, FileSystem& fs,
+                              std::optional<uint64_t> named) {
   KeySet set = stored_key_set(o);
+  if (named && *named <= set.version) return set;  // the manifest's statement is known
+  const std::string latest_url = o.base_url + "/keys/keyset.json";
   bool found = false;
-  auto latest = fetch_statement(transport, base, o.base_url + "/keys/keyset.json", &found);
-  if (!found) return set;
-  if (!latest.ok()) return latest.status();
-  const uint64_t target = latest->set.version;
+  auto latest = fetch_statement(get, base, latest_url, &found);
+  if (found && !latest.ok()) return latest.status();
+  const uint64_t target = std::max(named.value_or(0), found ? latest->set.version : 0);
   if (target <= set.version) return set;  // an older statement cannot lower the set
-  if (target - set.version > kMaxKeySetSteps)
-    return error(StatusCode::kCorruption, o.base_url + "/keys/keyset.json: key set " + std::to_string(target) +
-                                              " is more than " + std::to_string(kMaxKeySetSteps) + " statements ahead of " +
-                                              std::to_string(set.version));
-  for (uint64_t n = set.version + 1; n < target; ++n) {
-    const std::string url = o.base_url + "/keys/keyset/" + std::to_string(n) + ".json";
-    auto step = fetch_statement(transport, base, url, &found);
-    if (!step.ok()) return step.status();
+  const uint64_t stop = std::min(target, set.version + kMaxKeySetSteps);
+  const uint64_t first = set.version + 1;
+  std::optional<KeySetStatement> last;
+  for (uint64_t n = first; n <= stop; ++n) {
+    const bool from_latest = found && n == latest->set.version;
+    const std::string url = from_latest ? latest_url : o.base_url + "/keys/keyset/" + std::to_string(n) + ".json";
+    bool step_found = false;
+    Result<KeySetStatement> step = from_latest ? latest : fetch_statement(get, base, url, &step_found);
+    if (!step.ok()) return named ? step.status().with_context("the manifest names key-set statement " + std::to_string(*named))
+                                 : step.status();
     MC_RETURN_IF_ERROR(check_key_set_successor(set, *step).with_context(url));
     set = step->set;
+    last = std::move(step).value();
   }
-  MC_RETURN_IF_ERROR(check_key_set_successor(set, *latest).with_context(o.base_url + "/keys/keyset.json"));
   // Persisted before any manifest is judged by it: the key set's rollback floor. Updates
   // of other models may have stored a newer set meanwhile; the floor never goes down.
-  MC_ASSIGN_OR_RETURN(FileLock held, fs.lock(o.cache_dir + "/" + kStateLockFile, true));
-  KeySet stored_now = stored_key_set(o);
-  if (stored_now.version >= target) return stored_now;
-  Json sigs = Json::array();
-  for (const auto& s : latest->signatures) sigs.push_back({{"keyid", s.keyid}, {"sig", s.sig}});
-  Json statement = {{"signed", latest->signed_json}, {"signatures", sigs}};
-  Json state = {{"anchor", anchor_of(o)}, {"statement", statement.dump()}};
-  MC_RETURN_IF_ERROR(fs.write_file_atomic(o.cache_dir + "/" + kStateFile, pretty_json(state)));
-  return latest->set;
+  MC_ASSIGN_OR_RETURN(KeySet stored, store_statement(o, fs, *last));
+  if (stored.version < target)
+    return error(StatusCode::kNetwork, "key set: followed statements " + std::to_string(first) + " to " +
+                                           std::to_string(stored.version) + " of " + std::to_string(target) + " (at most " +
+                                           std::to_string(kMaxKeySetSteps) + " per update); the next update continues");
+  return stored;
 }
 
 }  // namespace modelcast

@@ -11,20 +11,34 @@
 // library.
 #pragma once
 
+#include <functional>
+#include <optional>
+
 #include "modelcast/fetcher.h"
 #include "modelcast/key_set.h"
 
 namespace modelcast {
 
-// At most this many statements are walked in one update (bounds a hostile server).
+// At most this many statements are walked in one update (bounds the work a server can
+// ask for); the walk is stored where it stopped, so the next update goes on from there.
 constexpr uint64_t kMaxKeySetSteps = 256;
 
 // The set stored in the cache for these pins, or the pinned set itself.
 KeySet stored_key_set(const FetcherOptions& options);
 
+// How the walk asks for one statement: the update's retries and wire-byte count.
+using KeySetGet = std::function<Status(const HttpRequest& request, HttpSink& sink)>;
+
 // Follows the tree's statements from the stored set; persists and returns the newest set.
-// A tree without statements (HTTP 404) leaves the stored set as it is.
-Result<KeySet> follow_key_set(const FetcherOptions& options, HttpTransport& transport, const HttpRequest& request_template,
-                              FileSystem& fs);
+// `named` is the statement the manifest says it was signed under (format 2
+// `keyset_version`), when it names one:
+// - named and not newer than the stored set: no request at all;
+// - otherwise keys/keyset.json is read. HTTP 404 means the tree has none (then a named
+//   statement is fetched from keys/keyset/<n>.json all the same); any other failure is an
+//   error (kNetwork), never a silent skip. The walk goes to the newer of the two.
+// A walk longer than kMaxKeySetSteps stores its progress and fails with kNetwork (the next
+// update continues); a manifest is never judged by a set older than the one it names.
+Result<KeySet> follow_key_set(const FetcherOptions& options, const KeySetGet& get, const HttpRequest& request_template,
+                              FileSystem& fs, std::optional<uint64_t> named);
 
 }  // namespace modelcast
