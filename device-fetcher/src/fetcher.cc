@@ -866,7 +866,11 @@ Result<ModelState> read_model_state(const std::string& cache_dir, const std::str
   return guarded<Result<ModelState>>("status", [&]() -> Result<ModelState> {
     MC_RETURN_IF_ERROR(check_name(model, "model"));
     ModelPaths paths{absolute(cache_dir), model};
-    ModelState s = read_state(*posix_file_system(), paths);
+    FileSystem& fs = *posix_file_system();
+    // A cache or model that is not there is said so, not shown as an empty state.
+    if (!fs.exists(paths.cache_dir)) return error(StatusCode::kNotFound, "no modelcast cache at " + cache_dir + " (no such folder)");
+    if (!fs.exists(paths.model_dir())) return error(StatusCode::kNotFound, cache_dir + " holds no model " + model);
+    ModelState s = read_state(fs, paths);
     auto opened = open_model(*posix_file_system(), paths, {});
     s.active_version = opened.ok() ? opened->version : 0;
     return s;

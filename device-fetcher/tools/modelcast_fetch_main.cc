@@ -11,6 +11,7 @@
 #include "modelcast/fetcher.h"
 #include "modelcast/names.h"
 #include "modelcast/utf8.h"
+#include "cancel_on_signal.h"
 #include "progress_line.h"
 
 namespace {
@@ -68,7 +69,11 @@ int run_update(const modelcast::FetcherOptions& base, const std::vector<std::str
     int code = fetcher.status().code() == modelcast::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
     return fail(code, fetcher.status().message());
   }
-  modelcast::UpdateResult r = (*fetcher)->update(model);
+  modelcast::UpdateResult r;
+  {
+    modelcast::CancelOnSignal cancel_on_ctrl_c(fetcher->get());
+    r = (*fetcher)->update(model);
+  }
   bar.done();
   if (json) {
     modelcast::Json out = {{"status", modelcast::update_status_name(r.status)},
@@ -129,7 +134,10 @@ int run_open(const std::string& cache, const std::string& model, bool verify, bo
 
 int run_status(const std::string& cache, const std::string& model, bool json) {
   auto state = modelcast::read_model_state(cache, model);
-  if (!state.ok()) return fail(kExitUsage, state.status().message());
+  if (!state.ok()) {
+    if (state.status().code() == modelcast::StatusCode::kNotFound) return fail(kExitNoModel, state.status().message());
+    return fail(kExitUsage, state.status().message());
+  }
   const auto& s = state.value();
   std::string path;
   if (s.active_version) {

@@ -50,9 +50,19 @@ Result<PublicKey> PublicKey::from_raw(std::string_view raw32) {
   return k;
 }
 
+namespace {
+
+// A private key where a public one belongs: the commonest mix-up (`keygen` writes KEY and
+// KEY.pub side by side), named as such rather than as "not a PEM public key".
+bool looks_like_private_key(std::string_view pem) { return pem.find("PRIVATE KEY-----") != std::string_view::npos; }
+
+}  // namespace
+
 Result<PublicKey> PublicKey::from_pem(std::string_view pem, const std::string& what) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   PkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!key && looks_like_private_key(pem))
+    return error(StatusCode::kInvalidArgument, what + ": this is a private key; pass its public key (KEY.pub)");
   if (!key) return error(StatusCode::kInvalidArgument, what + ": not a PEM public key");
   if (EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519)
     return error(StatusCode::kInvalidArgument, what + ": not an Ed25519 key");
@@ -61,7 +71,10 @@ Result<PublicKey> PublicKey::from_pem(std::string_view pem, const std::string& w
 
 Result<PublicKey> PublicKey::from_pem_file(const std::string& path) {
   MC_ASSIGN_OR_RETURN(std::string pem, read_file(path, kMaxPemBytes));
-  return from_pem(pem, path);
+  auto key = from_pem(pem, path);
+  if (!key.ok() && looks_like_private_key(pem))
+    return error(StatusCode::kInvalidArgument, path + ": this is a private key; pass " + path + ".pub");
+  return key;
 }
 
 std::string PublicKey::to_pem() const {

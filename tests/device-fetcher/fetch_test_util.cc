@@ -292,7 +292,9 @@ Status FaultyFileSystem::sync_dir(const std::string& dir) {
 
 // ---- Processes ---------------------------------------------------------------------------
 
-CommandResult run_command(const std::vector<std::string>& command) {
+CommandResult run_command(const std::vector<std::string>& command) { return run_command_with(command, [](pid_t) {}); }
+
+CommandResult run_command_with(const std::vector<std::string>& command, const std::function<void(pid_t)>& while_running) {
   CommandResult r;
   TempDir dir;
   std::string out_path = dir / "out", err_path = dir / "err";
@@ -316,6 +318,7 @@ CommandResult run_command(const std::vector<std::string>& command) {
     ::execv(args[0], args.data());
     ::_exit(127);
   }
+  if (pid > 0) while_running(pid);
   int status = 0;
   ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

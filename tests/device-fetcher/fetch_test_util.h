@@ -4,6 +4,8 @@
 // wrappers, and running the modelcast-fetch CLI.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -151,6 +153,8 @@ struct CommandResult {
 };
 // Runs argv[0] with the arguments, capturing stdout and stderr.
 CommandResult run_command(const std::vector<std::string>& argv);
+// The same, calling `while_running` with the child's pid once it has started (to signal it).
+CommandResult run_command_with(const std::vector<std::string>& argv, const std::function<void(pid_t)>& while_running);
 
 // Verifies every file of the active version against its manifest (size and SHA-256).
 bool active_version_is_complete(const std::string& cache, const std::string& model, uint64_t* version,

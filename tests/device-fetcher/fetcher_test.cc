@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <tuple>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -937,6 +938,28 @@ TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit cod
   CommandResult help = run_command({cli, "update", "--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--pubkey") != std::string::npos);
+
+  // The private key where the public one belongs: said so.
+  const std::string private_key = env.cache_dir / "signing.pem";
+  write_all(private_key, env.tree.key().to_pem());
+  CommandResult private_as_public = update({"--pubkey", private_key});
+  CHECK(private_as_public.exit_code == 1);
+  CHECK_MESSAGE(private_as_public.err.find("this is a private key; pass " + private_key + ".pub") != std::string::npos,
+                private_as_public.err);
+
+  // status on a cache that does not exist, or without the model: an error, not empty fields.
+  const std::vector<std::tuple<std::string, std::string, std::string>> absent = {
+      {env.cache_dir / "nowhere", "classifier", "no modelcast cache"}, {env.cache_dir.path(), "other", "holds no model other"}};
+  for (const auto& [dir, model, says] : absent) {
+    CommandResult st = run_command({cli, "status", "--cache", dir, "--model", model, "--json"});
+    CHECK(st.exit_code == 3);
+    CHECK_MESSAGE(st.err.find(says) != std::string::npos, st.err);
+    Json err = Json::parse(st.out, nullptr, false);
+    REQUIRE_MESSAGE(!err.is_discarded(), st.out);
+    CHECK(err["error"]["kind"] == "no-model");
+    CHECK(err["error"]["message"].get<std::string>().find(says) != std::string::npos);
+    CHECK_FALSE(err.contains("highest_seen"));
+  }
 }
 
 TEST_CASE("concurrent modelcast-fetch processes on one cache: one installs, the others see current") {

@@ -4,6 +4,8 @@
 // is no model yet) with a reason, never an exception, and the next update against a
 // healthy server must work.
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <mutex>
@@ -276,5 +278,33 @@ TEST_CASE("a server trickling 2 bytes a second is abandoned at the minimum rate,
   expect_refused(r, 1, "network");
   CHECK(r.message.find("deadline") != std::string::npos);
   CHECK(env.server->trickled_bytes() - before < 30);
+  expect_recovers(env, 2);
+}
+
+TEST_CASE("SIGINT during modelcast-fetch update --json cancels it, prints the result with the model kept, and exits 0") {
+  HostileEnv env;
+  env.tree.publish(version_with(1, kWeights1));
+  std::vector<std::string> argv = {MODELCAST_FETCH_CLI, "update", "--url", env.server->url(), "--cache",
+                                   env.cache_dir.path(), "--model", "classifier", "--platform", "android-arm64",
+                                   "--pubkey", env.tree.pubkey_path(), "--json", "--quiet", "--timeout", "60"};
+  REQUIRE(run_command(argv).exit_code == 0);
+  env.tree.publish(version_with(2, kWeights2));
+  Twist t;
+  t.blob_trickle_after = 50 * 1024;
+  env.set(t);
+  bool interrupted = false;
+  CommandResult r = run_command_with(argv, [&](pid_t pid) {
+    // Wait (at most 20 s) until the download is trickling, then press Ctrl-C.
+    for (int i = 0; i < 400 && env.server->trickled_bytes() == 0; ++i) ::usleep(50 * 1000);
+    interrupted = env.server->trickled_bytes() > 0;
+    ::kill(pid, SIGINT);
+  });
+  CHECK(interrupted);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  Json out = Json::parse(r.out, nullptr, false);
+  REQUIRE_MESSAGE(!out.is_discarded(), r.out);
+  CHECK(out["status"] == "fallback");
+  CHECK(out["reason"] == "cancelled");
+  CHECK(out["version"] == 1);
   expect_recovers(env, 2);
 }

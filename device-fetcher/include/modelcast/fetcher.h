@@ -259,6 +259,7 @@ class Fetcher {
 // Offline helpers that need no keys (the CLI's `open` and `status`).
 Result<OpenedModel> open_cached_model(const std::string& cache_dir, const std::string& model,
                                       const OpenOptions& options = {});
+// kNotFound when the cache folder does not exist or holds no such model.
 Result<ModelState> read_model_state(const std::string& cache_dir, const std::string& model);
 
 // 32 random lowercase hex characters for FetcherOptions::install_token.
