@@ -1,5 +1,7 @@
 // The C API: a thin shell over modelcast::Fetcher that never lets an exception out.
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -69,7 +71,8 @@ size_t options_size(unsigned int version) {
     case 1: return offsetof(mc_fetch_options, transport);
     case 2: return offsetof(mc_fetch_options, health_check);
     case 3: return offsetof(mc_fetch_options, os_version);
-    case 4: return sizeof(mc_fetch_options);
+    case 4: return offsetof(mc_fetch_options, deadline_rate_bytes);
+    case 5: return sizeof(mc_fetch_options);
   }
   return 0;
 }
@@ -188,6 +191,8 @@ int mc_fetcher_new(mc_fetcher** out, const mc_fetch_options* caller_options, cha
     fo.max_cache_bytes = o->max_cache_bytes;
     if (o->install_token) fo.install_token = o->install_token;
     if (o->os_version) fo.os_version = o->os_version;
+    if (o->deadline_rate_bytes > 0)
+      fo.deadline_rate_bytes = static_cast<int64_t>(std::min<uint64_t>(o->deadline_rate_bytes, INT64_MAX));
     auto fetcher = modelcast::Fetcher::create(std::move(fo));
     if (!fetcher.ok()) {
       message = fetcher.status().message();

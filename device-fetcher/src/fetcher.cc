@@ -18,6 +18,7 @@
 #include "disk_budget.h"
 #include "health_check.h"
 #include "keyset_chain.h"
+#include "update_deadline.h"
 #include "delta_fetch.h"
 #include "download.h"
 #include "download_conditions.h"
@@ -42,16 +43,6 @@ std::string absolute(const std::string& path) {
 
 constexpr int64_t kStateRefreshSeconds = 60;
 constexpr size_t kMaxEtagBytes = 256;
-
-// How long one update may spend downloading `stored_bytes`: the app's bound, or enough
-// for those bytes at the minimum transfer rate plus a minute, capped at a day.
-int64_t update_deadline_ms(const FetcherOptions& o, uint64_t stored_bytes) {
-  if (o.update_deadline_ms > 0) return o.update_deadline_ms;
-  const uint64_t rate = static_cast<uint64_t>(std::max(1, o.low_speed_bytes));
-  const uint64_t cap_ms = 24ull * 3600 * 1000;
-  const uint64_t ms = 60000 + std::min(stored_bytes / rate, cap_ms / 1000) * 1000;
-  return static_cast<int64_t>(std::min(ms, cap_ms));
-}
 
 // An ETag is only echoed back in If-None-Match: keep one a server may legally send, drop
 // anything else (invalid UTF-8, control bytes, a 10 KB header) rather than store it.

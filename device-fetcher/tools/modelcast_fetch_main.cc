@@ -186,10 +186,14 @@ int run_list(const std::string& cache, bool json) {
   return kExitOk;
 }
 
-int run_remove(const std::string& cache, const std::string& model, bool json) {
-  modelcast::Status s = modelcast::remove_cached_model(cache, model, true);
+int run_remove(const std::string& cache, const std::string& model, bool wait, bool json) {
+  // Removing needs the cache to itself: by default it does not queue behind a running
+  // update (which may take minutes) but says so at once.
+  modelcast::Status s = modelcast::remove_cached_model(cache, model, wait);
   if (!s.ok()) {
     if (s.code() == modelcast::StatusCode::kNotFound) return fail(kExitNoModel, s.message());
+    if (s.code() == modelcast::StatusCode::kBusy)
+      return fail(kExitFailure, "busy: an update is running on " + cache + "; try again when it ends, or pass --wait");
     if (s.code() == modelcast::StatusCode::kInvalidArgument) return fail(kExitUsage, s.message());
     return fail(kExitFailure, s.message());
   }
@@ -233,6 +237,9 @@ int main(int argc, char** argv) {
   update->add_option("--device-id", options.device_id, "Stable device id for staged rollouts");
   update->add_option("--keep", keep, "Version folders to keep (active + previous)")->capture_default_str();
   update->add_option("--timeout", timeout_s, "Seconds before a stalled transfer is abandoned")->capture_default_str();
+  update->add_option("--deadline-rate", options.deadline_rate_bytes,
+                     "Bytes per second the update's deadline allows for: 60 s + the declared bytes at this rate")
+      ->capture_default_str();
   update->add_option("--health-cmd", health_cmd, "Shell command that checks a new version's folder ($1) before it goes live");
   update->add_option("--health-timeout", health_timeout_s, "Seconds before a health command is killed and counts as failed")
       ->capture_default_str();
@@ -277,6 +284,8 @@ int main(int argc, char** argv) {
   remove->add_option("--cache", cache, "Cache folder")->required();
   remove->add_option("--model", model, "Model name")->required();
   remove->add_flag("--json", json, "Print the result as one JSON object");
+  bool remove_wait = false;
+  remove->add_flag("--wait", remove_wait, "Wait for running updates instead of failing with busy");
 
   try {
     app.parse(argc, argv);
@@ -308,6 +317,7 @@ int main(int argc, char** argv) {
       }
       if (keep < 1) return fail(kExitUsage, "--keep: must be at least 1");
       if (timeout_s < 1) return fail(kExitUsage, "--timeout: must be at least 1 second");
+      if (options.deadline_rate_bytes < 1) return fail(kExitUsage, "--deadline-rate: must be at least 1 byte per second");
       if (options.max_retries < 0 || options.retry_base_ms < 0 || options.retry_max_ms < 0 ||
           options.next_check_base_ms < 0 || options.next_check_max_ms < 0)
         return fail(kExitUsage, "--retries and the --retry-*/--next-check-* times must not be negative");
@@ -332,7 +342,7 @@ int main(int argc, char** argv) {
     if (open->parsed()) return run_open(cache, model, verify, json);
     if (status->parsed()) return run_status(cache, model, json);
     if (list->parsed()) return run_list(cache, json);
-    if (remove->parsed()) return run_remove(cache, model, json);
+    if (remove->parsed()) return run_remove(cache, model, remove_wait, json);
   } catch (const std::exception& e) {
     return fail(kExitFailure, e.what());
   }

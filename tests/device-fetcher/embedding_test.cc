@@ -3,7 +3,12 @@
 // list/remove, --version, JSON errors and progress line. Served from file:// trees.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "../../device-fetcher/tools/progress_line.h"
 #include "fetch_test_util.h"
@@ -164,6 +169,32 @@ TEST_CASE("modelcast-fetch: list, remove, --version, JSON errors and download co
   CommandResult text = run_command({cli, "list", "--cache", env.cache_dir.path()});
   CHECK(text.out.rfind("classifier  v1  ", 0) == 0);
 
+  {
+    // An update holds the cache's lock (shared) for its whole run: remove says busy at
+    // once instead of queueing behind it. (Released after 10 s whatever happens, so a
+    // remove that waited would end too, and be caught by the checks.)
+    auto held = posix_file_system()->lock_shared(env.cache_dir / "lock", true);
+    REQUIRE(held.ok());
+    std::optional<FileLock> lock(std::move(held).value());
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread releaser([&] {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait_for(l, std::chrono::seconds(10), [&] { return done; });
+      lock.reset();
+    });
+    CommandResult busy = run_command({cli, "remove", "--cache", env.cache_dir.path(), "--model", "classifier", "--json"});
+    {
+      std::lock_guard<std::mutex> l(mu);
+      done = true;
+    }
+    cv.notify_all();
+    releaser.join();
+    CHECK(busy.exit_code == 1);
+    CHECK_MESSAGE(busy.err.find("busy: an update is running") != std::string::npos, busy.err);
+    CHECK(open_cached_model(env.cache_dir.path(), "classifier").ok());
+  }
   CommandResult removed = run_command({cli, "remove", "--cache", env.cache_dir.path(), "--model", "classifier", "--json"});
   CHECK(removed.exit_code == 0);
   CHECK(Json::parse(removed.out)["removed"] == "classifier");

@@ -97,9 +97,13 @@ struct FetcherOptions {
   // low_speed_time_ms: a server trickling a few bytes a second counts as stalled.
   int low_speed_time_ms = 30000;
   int low_speed_bytes = 1024;
-  // Bound on one update's downloads. 0: derived from the sizes the manifest declares,
-  // 60 s + stored bytes at low_speed_bytes per second, at most 24 hours.
+  // Bound on one update's downloads (the update holds its locks meanwhile). 0: derived
+  // from the sizes the manifest declares, 60 s + stored bytes at deadline_rate_bytes per
+  // second, at most 24 hours. A download cut by the deadline resumes in the next update.
   int64_t update_deadline_ms = 0;
+  // The average rate the derived deadline allows for: 32 KiB/s (256 kbit/s, a weak mobile
+  // link), so 1.8 MB gets 114 s. An app that expects slower links lowers it.
+  int64_t deadline_rate_bytes = 32 * 1024;
   int manifest_timeout_ms = 30000;  // whole-request deadline for the (small) manifest
   int max_retries = 2;      // per request within one update, each resuming where the last stopped
   // Wait before retry n within an update: uniform in [0, min(retry_max_ms, retry_base_ms *

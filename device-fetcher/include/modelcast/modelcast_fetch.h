@@ -142,7 +142,7 @@ typedef int (*mc_transport_cb)(const mc_http_request* request, const mc_http_sin
 typedef int (*mc_health_check_cb)(const char* version_dir, uint64_t version, char* why, size_t why_len, void* payload);
 
 /* ---- Options ---- */
-#define MC_FETCH_OPTIONS_VERSION 4
+#define MC_FETCH_OPTIONS_VERSION 5
 typedef struct mc_fetch_options {
   unsigned int version; /* MC_FETCH_OPTIONS_VERSION */
   /* version 1 */
@@ -177,13 +177,16 @@ typedef struct mc_fetch_options {
   /* version 4 */
   const char* os_version;         /* the device's OS version on `platform`, e.g. "17.4"; NULL: unknown,
                                      so a version with a minimum OS is refused (reason "unsupported") */
+  /* version 5 */
+  uint64_t deadline_rate_bytes;   /* 0: 32768. One update's downloads may take 60 s + the declared
+                                     bytes at this rate (bytes/s); the update holds its locks meanwhile */
 } mc_fetch_options;
 
 #define MC_FETCH_OPTIONS_INIT                                                                     \
   { MC_FETCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 1, \
-    NULL, NULL, NULL, NULL, 1, 0, 0, NULL, NULL, 0, NULL, NULL }
+    NULL, NULL, NULL, NULL, 1, 0, 0, NULL, NULL, 0, NULL, NULL, 0 }
 
-/* Fills `options` with the defaults of MC_FETCH_OPTIONS_INIT for `version` (1 to 4);
+/* Fills `options` with the defaults of MC_FETCH_OPTIONS_INIT for `version` (1 to 5);
  * MC_EINVALID on an unknown version. */
 MC_EXTERN int mc_fetch_options_init(mc_fetch_options* options, unsigned int version);
 
