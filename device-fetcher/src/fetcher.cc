@@ -158,6 +158,7 @@ class Fetcher::Impl::UpdateRun {
   Status check_for_update();
   HttpRequest base_request() const;
   Status fetch_manifest(const HttpRequest& base);
+  Status explain_missing_manifest(const HttpRequest& base, const Status& not_found);
   Status get_manifest(const HttpRequest& base, const std::string& url);
   bool active_manifest_near_expiry() const;
   Status parse_manifest();
@@ -488,7 +489,30 @@ Status Fetcher::Impl::UpdateRun::fetch_manifest(const HttpRequest& base) {
   Status s = get_manifest(base, options_.base_url + "/v2/manifests/" + stream);
   if (s.ok() || sink_.response.status != 404) return s;
   format_ = 1;
-  return get_manifest(base, options_.base_url + "/manifests/" + stream);
+  s = get_manifest(base, options_.base_url + "/manifests/" + stream);
+  if (s.ok() || sink_.response.status != 404) return s;
+  return explain_missing_manifest(base, s);
+}
+
+// Both documents are 404: a base URL that is not a tree's root (`--url http://host/models`
+// with the tree at `/`) looks exactly like a stream the tree lacks. Every tree has its
+// settings file at the root (FORMAT.md, "The published tree"): one more small request, made
+// only here, tells the two apart.
+Status Fetcher::Impl::UpdateRun::explain_missing_manifest(const HttpRequest& base, const Status& not_found) {
+  struct StatusOnly : HttpSink {
+    int status = 0;
+    Status on_response(const HttpResponse& r) override {
+      status = r.status;
+      return OkStatus();
+    }
+    Status on_data(const char*, size_t) override { return OkStatus(); }
+  } probe;
+  HttpRequest req = base;
+  req.url = options_.base_url + "/modelcast.json";
+  req.total_timeout_ms = options_.manifest_timeout_ms;
+  if (!impl_.transport->get(req, probe).ok() || probe.status != 404) return not_found;
+  return error(StatusCode::kNotFound, options_.base_url + ": no modelcast tree at this URL (" + req.url +
+                                          " is a 404 too); the URL must be the tree's root");
 }
 
 // True when the active version's manifest has expired or is in the last tenth of its

@@ -68,6 +68,8 @@ void touch_later(const std::string& path, int seconds_ahead) {
 
 TreeFixture::TreeFixture(std::string root) : root_(std::move(root)), key_(PrivateKey::generate().value()) {
   std::filesystem::create_directories(root_ + "/keys");
+  // Every tree has its settings at the root; the fetcher tells a wrong base URL by it.
+  write_all(root_ + "/modelcast.json", "{}\n");
   pubkey_path_ = root_ + "/keys/" + key_.public_key().key_id() + ".pub";
   write_all(pubkey_path_, key_.public_key().to_pem());
 }

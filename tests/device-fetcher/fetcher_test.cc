@@ -888,6 +888,15 @@ TEST_CASE("modelcast-fetch CLI: update, open and status with --json and exit cod
   Json j = Json::parse(none.out);
   CHECK(j["status"] == "none");
   CHECK(j["reason"] == "not-found");
+  CHECK_MESSAGE(j["message"].get<std::string>().find("no such model") != std::string::npos, none.out);
+  // A base URL below the tree's root is not a missing model: said so.
+  CommandResult not_tree = run_command({cli, "update", "--url", env.nginx->url() + "/models", "--cache", env.cache_dir.path(),
+                                        "--model", "classifier", "--platform", "android-arm64", "--pubkey",
+                                        env.tree.pubkey_path(), "--json"});
+  CHECK(not_tree.exit_code == 3);
+  j = Json::parse(not_tree.out);
+  CHECK(j["reason"] == "not-found");
+  CHECK_MESSAGE(j["message"].get<std::string>().find("no modelcast tree at this URL") != std::string::npos, not_tree.out);
 
   env.tree.publish(v1());
   CommandResult first = update({"--app-version", "2.1", "--features", "a,b", "--device-id", "d1"});
