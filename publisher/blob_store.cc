@@ -184,7 +184,7 @@ class ZstdFileWriter {
 
   Status start(uint64_t pledged_size) {
     cctx_.reset(ZSTD_createCCtx());
-    if (!cctx_) return error(StatusCode::kIOError, "zstd: out of memory");
+    if (!cctx_) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, kZstdLevel);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
     // Single-threaded on purpose: measured on a 1 GiB file here, ZSTD_c_nbWorkers=1 took

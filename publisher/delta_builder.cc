@@ -91,7 +91,7 @@ Status decompress_blob(FileSystem& fs, const std::string& blob_path, const Delta
   MC_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in, fs.open_readable(blob_path));
   MC_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out, fs.open_writable(out_path, WriteMode::kTruncate));
   std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
-  if (!dctx) return error(StatusCode::kIOError, "zstd: out of memory");
+  if (!dctx) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
   ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
   std::vector<char> in_buf(kReadBlock), out_buf(ZSTD_DStreamOutSize());
   Sha256 hash;

@@ -53,7 +53,8 @@ int code_for(modelcast::StatusCode code) {
     case StatusCode::kUnsupported:
     case StatusCode::kHealthCheck: return MC_EVERIFY;
     case StatusCode::kExists: return MC_EIO;
-    case StatusCode::kInternal: return MC_EINTERNAL;
+    case StatusCode::kInternal:
+    case StatusCode::kOutOfMemory: return MC_EINTERNAL;
   }
   return MC_EINTERNAL;
 }

@@ -44,7 +44,7 @@ class Decoder {
     if (!zstd_ && !xform_ && !write_identity_) return OkStatus();
     if (zstd_) {
       dctx_.reset(ZSTD_createDCtx());
-      if (!dctx_) return error(StatusCode::kIOError, "out of memory for a zstd context");
+      if (!dctx_) return error(StatusCode::kOutOfMemory, "out of memory for a zstd context");
       ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
       out_buf_.resize(std::max<size_t>(ZSTD_DStreamOutSize(), 1 << 20));  // fewer, larger writes
     }

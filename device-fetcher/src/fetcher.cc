@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
@@ -50,8 +51,10 @@ std::string usable_etag(const std::string& etag) {
   return etag.size() <= kMaxEtagBytes && is_printable_ascii(etag) ? etag : std::string();
 }
 
-// What an exception escaping the library's own code becomes at an API boundary.
+// What an exception escaping the library's own code becomes at an API boundary: a failed
+// allocation is kOutOfMemory (reason "out-of-memory"), anything else a defect, kInternal.
 Status internal_error(const char* where, const std::exception* e) {
+  if (dynamic_cast<const std::bad_alloc*>(e)) return error(StatusCode::kOutOfMemory, std::string(where) + ": out of memory");
   return error(StatusCode::kInternal, std::string(where) + ": unexpected error" +
                                           (e ? std::string(": ") + printable_text(e->what()) : std::string()));
 }

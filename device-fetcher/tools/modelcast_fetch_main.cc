@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "modelcast/cache_admin.h"
+#include "modelcast/command_names.h"
 #include "modelcast/fetcher.h"
 #include "modelcast/names.h"
 #include "modelcast/utf8.h"
@@ -287,6 +288,10 @@ int main(int argc, char** argv) {
   bool remove_wait = false;
   remove->add_flag("--wait", remove_wait, "Wait for running updates instead of failing with busy");
 
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  if (argc > 1 && modelcast::is_unknown_command(argv[1], commands))
+    return fail(kExitUsage, modelcast::unknown_command_message(argv[1], commands));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -53,7 +53,7 @@ class ZstdCheck {
   explicit ZstdCheck(const std::string& path) : path_(path), out_buf_(ZSTD_DStreamOutSize()) {}
   Status start() {
     dctx_.reset(ZSTD_createDCtx());
-    if (!dctx_) return error(StatusCode::kIOError, "zstd: out of memory");
+    if (!dctx_) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
     ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog);
     return OkStatus();
   }

@@ -23,6 +23,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kInternal: return "internal";
     case StatusCode::kHealthCheck: return "health-check";
     case StatusCode::kUnsupported: return "unsupported";
+    case StatusCode::kOutOfMemory: return "out-of-memory";
   }
   return "unknown";
 }

@@ -203,7 +203,7 @@ struct XformDecoder::Impl {
       base_size = static_cast<int64_t>(st.st_size);
     }
     dctx.reset(ZSTD_createDCtx());
-    if (!dctx) return error(StatusCode::kIOError, "xform: out of memory for a zstd context");
+    if (!dctx) return error(StatusCode::kOutOfMemory, "xform: out of memory for a zstd context");
     ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kXformMaxWindowLog);
     staging.resize(ZSTD_DStreamOutSize());
     return OkStatus();

@@ -32,7 +32,7 @@ class StreamWriter {
   Status start(const XformEncodeOptions& options, uint64_t total) {
     if (!options.compress) return OkStatus();
     cctx_.reset(ZSTD_createCCtx());
-    if (!cctx_) return error(StatusCode::kIOError, "zstd: out of memory");
+    if (!cctx_) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, options.level);
     ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
     int workers = options.workers;

@@ -122,7 +122,7 @@ class Chooser {
 
   Status start() {
     cctx_.reset(ZSTD_createCCtx());
-    if (!cctx_) return error(StatusCode::kIOError, "zstd: out of memory");
+    if (!cctx_) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
     t_.resize(kSampleBytes);
     b_.resize(kSampleBytes);
     planes_.resize(kSampleBytes);

@@ -50,7 +50,7 @@ class PatchDecoder {
   Status start(const MappedFile& base, MappedFile* out) {
     out_ = out;
     dctx_.reset(ZSTD_createDCtx());
-    if (!dctx_) return error(StatusCode::kIOError, what_ + ": out of memory for a zstd context");
+    if (!dctx_) return error(StatusCode::kOutOfMemory, what_ + ": out of memory for a zstd context");
     size_t rc = ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_windowLogMax, kZstdPatchMaxWindowLog);
     if (!ZSTD_isError(rc)) rc = ZSTD_DCtx_setParameter(dctx_.get(), ZSTD_d_stableOutBuffer, 1);
     if (!ZSTD_isError(rc) && base.size() > 0) rc = ZSTD_DCtx_refPrefix(dctx_.get(), base.data(), base.size());

@@ -40,7 +40,7 @@ Result<uint64_t> zstd_patch_encode_file(const std::string& target_path, const st
                                                    ": together above 2 GiB, the largest zstd-patch window");
 
   std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
-  if (!cctx) return error(StatusCode::kIOError, "zstd: out of memory");
+  if (!cctx) return error(StatusCode::kOutOfMemory, "zstd: out of memory");
   const std::pair<ZSTD_cParameter, int> params[] = {
       {ZSTD_c_compressionLevel, kPatchLevel},    {ZSTD_c_checksumFlag, 1},
       {ZSTD_c_windowLog, window_log},            {ZSTD_c_enableLongDistanceMatching, 1},

@@ -9,11 +9,13 @@
 #include <optional>
 #include <sstream>
 
+#include "cli_failure.h"
 #include "diff.h"
 #include "gc.h"
 #include "init_tree.h"
 #include "keygen.h"
 #include "modelcast/canonical_json.h"
+#include "modelcast/command_names.h"
 #include "modelcast/names.h"
 #include "ops_commands.h"
 #include "progress.h"
@@ -26,21 +28,6 @@
 
 namespace modelcast {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
-int fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
-}
-
-// Failures after the usage checks are never usage errors, whatever their code.
-int fail_runtime(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return kExitFailure;
-}
 
 // Bytes that are not UTF-8 (a hostile manifest's fields in a finding) become U+FFFD
 // instead of throwing.
@@ -411,16 +398,29 @@ struct Cli {
 }  // namespace modelcast
 
 int main(int argc, char** argv) {
-  modelcast::Cli cli;
+  using namespace modelcast;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--json") set_json_errors(true);
+  Cli cli;
+  cli.app.set_version_flag("--version", std::string("modelcast ") + MODELCAST_VERSION, "Print the version and exit");
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : cli.app.get_subcommands([](const CLI::App*) { return true; }))
+    commands.push_back(sub->get_name());
+  if (argc > 1 && is_unknown_command(argv[1], commands)) return fail_usage(unknown_command_message(argv[1], commands));
   try {
     cli.app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return cli.app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return cli.app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "error: %s (see --help)\n", e.what());
-    return modelcast::kExitUsage;
+    return fail_usage(std::string(e.what()) + " (see --help)");
   }
-  return cli.run();
+  // Every command returns a Status; this is the net under anything that throws past one
+  // (bad_alloc, a JSON type error), reported like any failure instead of an abort.
+  try {
+    return cli.run();
+  } catch (const std::bad_alloc&) {
+    return fail_runtime(error(StatusCode::kOutOfMemory, "out of memory"));
+  } catch (const std::exception& e) {
+    return fail_runtime(error(StatusCode::kInternal, std::string("internal error: ") + e.what()));
+  }
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <tuple>
 
+#include "cli_failure.h"
 #include "modelcast/canonical_json.h"
 #include "keyset.h"
 #include "promote.h"
@@ -13,11 +14,6 @@
 namespace modelcast {
 
 namespace {
-
-int fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
 
 void add_signing(CLI::App* cmd, SigningOptions& s) {
   cmd->add_option("TREE", s.tree, "The tree")->required();

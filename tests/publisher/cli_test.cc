@@ -130,3 +130,43 @@ TEST_CASE("usage errors exit 2 with one error line; --help exits 0") {
   CHECK(help.out.find("--no-wait") != std::string::npos);
   for (const char* cmd : {"init", "keygen", "verify", "diff"}) CHECK(run_cli({cmd, "--help"}).exit_code == 0);
 }
+
+TEST_CASE("an unknown command is named, with the closest command; --version prints the version") {
+  RunResult typo = run_cli({"publsh", "site"});
+  CHECK(typo.exit_code == 2);
+  CHECK(one_error_line(typo.err));
+  CHECK(typo.err.find("unknown command 'publsh' (did you mean 'publish'?)") != std::string::npos);
+  RunResult far = run_cli({"frobnicate"});
+  CHECK(far.exit_code == 2);
+  CHECK(far.err.find("unknown command 'frobnicate'; the commands are ") != std::string::npos);
+  CHECK(far.err.find("did you mean") == std::string::npos);
+  // A terminal escape typed as a command is shown escaped, not sent to the terminal.
+  RunResult hostile = run_cli({"\x1b]0;owned\x07"});
+  CHECK(hostile.err.find('\x1b') == std::string::npos);
+  CHECK(hostile.err.find("\\x1b") != std::string::npos);
+
+  RunResult version = run_cli({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out == std::string("modelcast ") + MODELCAST_TEST_VERSION + "\n");
+}
+
+TEST_CASE("with --json an error is also one JSON object on stdout, usage and failure alike") {
+  TempDir dir;
+  RunResult usage = run_cli({"verify", "--json"});  // TREE missing
+  CHECK(usage.exit_code == 2);
+  Json u = parse_stdout_json(usage);
+  CHECK(u["error"]["kind"] == "usage");
+  CHECK(u["error"]["exit_code"] == 2);
+  CHECK(usage.err.rfind("error: ", 0) == 0);
+
+  RunResult failure = run_cli({"verify", dir / "no-tree", "--json"});
+  CHECK(failure.exit_code == 1);
+  Json f = parse_stdout_json(failure);
+  CHECK(f["error"]["kind"] == "failure");
+  CHECK(f["error"]["exit_code"] == 1);
+  CHECK(f["error"]["message"].get<std::string>().find("not a modelcast tree") != std::string::npos);
+
+  RunResult typo = run_cli({"verfy", "--json"});
+  CHECK(typo.exit_code == 2);
+  CHECK(parse_stdout_json(typo)["error"]["message"].get<std::string>().find("did you mean 'verify'") != std::string::npos);
+}

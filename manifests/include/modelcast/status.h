@@ -32,6 +32,7 @@ enum class StatusCode {
   kInternal,         // a defect: an exception caught at an API boundary
   kHealthCheck,      // the app's check of a new version before it goes live failed
   kUnsupported,      // the device's OS is older than the version's minimum
+  kOutOfMemory,      // an allocation failed (a zstd context, a buffer): not the file system's fault
 };
 
 // Short stable name of a code, e.g. "hash-mismatch"; used as the fetcher's `reason`.
