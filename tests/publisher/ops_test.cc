@@ -221,7 +221,10 @@ TEST_CASE("rollback to a version that does not exist, is current, or lost its bl
     CHECK(r.exit_code != 0);
     CHECK(r.err.find(c.says) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK(r.out.empty());
+    // --json: the same error, as one object on stdout.
+    Json out = parse_stdout_json(r);
+    CHECK(out["error"]["exit_code"] == r.exit_code);
+    CHECK(out["error"]["message"].get<std::string>().find(c.says) != std::string::npos);
   }
   CHECK(fingerprint(f.tree) == before);
 }
