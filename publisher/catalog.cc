@@ -2,177 +2,221 @@
 
 #include <map>
 
+#include "diff.h"
 #include "modelcast/fs.h"
 #include "modelcast/signed_manifest.h"
-#include "progress.h"
 #include "tree.h"
 
 namespace modelcast {
 
 namespace {
 
-struct Totals {
-  uint64_t size = 0;
-  uint64_t stored_size = 0;
+// A version's format 1 text and, when the tree has it, its format 2 text ("" otherwise).
+struct Documents {
+  std::string v1, v2;
 };
 
-Totals totals_of(const Manifest& m) {
-  Totals t;
-  for (const auto& f : m.files) {
-    t.size += f.size;
-    t.stored_size += f.stored_size;
+Result<Documents> read_documents(FileSystem& fs, const std::string& root, const std::string& v1_rel,
+                                 const std::string& v2_rel) {
+  Documents d;
+  MC_ASSIGN_OR_RETURN(d.v1, fs.read_file(root + "/" + v1_rel, kMaxManifestBytes));
+  if (fs.stat(root + "/" + v2_rel).ok()) {
+    MC_ASSIGN_OR_RETURN(d.v2, fs.read_file(root + "/" + v2_rel, kMaxManifestBytes));
   }
-  return t;
+  return d;
 }
 
-Result<Manifest> load_manifest(FileSystem& fs, const std::string& root, const std::string& rel) {
-  MC_ASSIGN_OR_RETURN(std::string text, fs.read_file(root + "/" + rel, kMaxManifestBytes));
-  auto parsed = parse_signed_manifest(text);
-  if (!parsed.ok()) return parsed.status().with_context(rel);
-  return std::move(parsed->manifest);
+Result<StreamVersion> load_version(FileSystem& fs, const std::string& root, const std::string& v1_rel,
+                                   const std::string& v2_rel) {
+  auto docs = read_documents(fs, root, v1_rel, v2_rel);
+  if (!docs.ok()) return docs.status().with_context(v1_rel);
+  auto v = stream_version_from_text(docs->v1, docs->v2);
+  if (!v.ok()) return v.status().with_context(docs->v2.empty() ? v1_rel : v1_rel + " or " + v2_rel);
+  return v;
 }
 
-std::string td(const std::string& text, bool numeric = false) {
-  return std::string(numeric ? "<td class=\"num\">" : "<td>") + html_escape(text) + "</td>";
-}
+const BlobV2* first_blob(const FileEntryV2& f) { return f.blobs.empty() ? nullptr : &f.blobs.front(); }
 
-// Replaces each {{name}} of the template by values[name] in one pass, so substituted text
-// (which may contain braces from a model name) is never scanned again.
-std::string fill_template(const std::string& tpl, const std::map<std::string, std::string>& values) {
-  std::string out;
-  size_t pos = 0;
-  for (;;) {
-    size_t open = tpl.find("{{", pos);
-    if (open == std::string::npos) break;
-    size_t close = tpl.find("}}", open + 2);
-    if (close == std::string::npos) break;
-    out.append(tpl, pos, open - pos);
-    auto it = values.find(tpl.substr(open + 2, close - open - 2));
-    if (it != values.end()) out += it->second;
-    else out.append(tpl, open, close + 2 - open);
-    pos = close + 2;
+// What a device downloads for the whole file: the blob it uses (a format 2 device takes
+// the first of a known encoding), as one file (`url`) or as parts (`parts`).
+Json blob_json(const BlobV2& b) {
+  Json j = {{"encoding", b.encoding}, {"stored_size", b.stored_size}};
+  if (b.parts.empty()) {
+    j["url"] = b.url;
+  } else {
+    Json parts = Json::array();
+    for (const auto& p : b.parts) parts.push_back({{"url", p.url}, {"size", p.size}, {"sha256", p.sha256}});
+    j["parts"] = parts;
   }
-  out.append(tpl, pos, std::string::npos);
+  return j;
+}
+
+uint64_t download_size(const ManifestV2& m) {
+  uint64_t total = 0;
+  for (const auto& f : m.files)
+    if (const BlobV2* b = first_blob(f)) total += b->stored_size;
+  return total;
+}
+
+uint64_t content_size(const ManifestV2& m) {
+  uint64_t total = 0;
+  for (const auto& f : m.files) total += f.size;
+  return total;
+}
+
+Json tensors_json(const std::vector<TensorSpec>& tensors) {
+  Json out = Json::array();
+  for (const auto& t : tensors) {
+    Json j = {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}};
+    if (!t.labels.empty()) j["labels"] = t.labels;
+    out.push_back(j);
+  }
   return out;
+}
+
+Json requires_json(const Requirements& r) {
+  Json j = Json::object();
+  if (!r.features.empty()) j["features"] = r.features;
+  if (!r.min_app_version.empty()) j["min_app_version"] = r.min_app_version;
+  if (!r.runtime.empty()) j["runtime"] = r.runtime;
+  return j;
+}
+
+Json rollout_json(const ManifestV2& m) {
+  if (!m.rollout || m.rollout->percent >= 100) return nullptr;
+  Json j = {{"percent", m.rollout->percent}};
+  if (m.rollout->fallback) j["fallback_version"] = m.rollout->fallback->version;
+  return j;
+}
+
+struct LoadedVersion {
+  std::string v1_rel, v2_rel;
+  bool has_v2 = false;
+  StreamVersion version;
+};
+
+// The current version's files: download (blob URL or parts), and each delta with the
+// version whose content it starts from, when the history still has it.
+Json files_json(const ManifestV2& m, const std::vector<LoadedVersion>& history) {
+  Json files = Json::array();
+  for (const auto& f : m.files) {
+    Json j = {{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}};
+    if (const BlobV2* b = first_blob(f)) {
+      j["download"] = blob_json(*b);
+      j["download_size"] = b->stored_size;
+      if (b->parts.empty()) j["url"] = b->url;
+    }
+    Json deltas = Json::array();
+    for (const auto& d : f.deltas) {
+      Json dj = {{"encoding", d.encoding}, {"stored_size", d.stored_size}, {"url", d.url}, {"from_sha256", d.from_sha256}};
+      for (const auto& h : history)
+        for (const auto& hf : h.version.manifest.files)
+          if (hf.path == f.path && hf.sha256 == d.from_sha256) dj["from_version"] = h.version.manifest.version;
+      deltas.push_back(dj);
+    }
+    j["deltas"] = deltas;
+    files.push_back(j);
+  }
+  return files;
+}
+
+Json trusted_keys_json(const std::string& root, FileSystem& fs) {
+  Json keys = Json::array();
+  auto tree = Tree::open(root, fs);
+  if (!tree.ok()) return keys;  // init writes the catalog before anything is trusted
+  for (const auto& id : tree->settings().trusted_keys) {
+    const std::string rel = TreeLayout::key_file(id);
+    if (fs.stat(root + "/" + rel).ok()) keys.push_back({{"keyid", id}, {"url", rel}});
+  }
+  return keys;
 }
 
 }  // namespace
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 Result<Json> build_catalog(const std::string& root, const std::string& base_url, const std::string& generated_at,
                            std::vector<std::string>* warnings, FileSystem& fs) {
   MC_ASSIGN_OR_RETURN(auto streams, list_streams(root, nullptr, fs));
+  auto warn = [&](const Status& s) {
+    if (warnings) warnings->push_back(s.message());
+  };
   Json models = Json::array();
   for (const auto& s : streams) {
     Json entry = {{"model", s.model}, {"channel", s.channel}, {"platform", s.platform}};
-    Json versions = Json::array();
-    for (auto it = s.versions.rbegin(); it != s.versions.rend(); ++it) {
-      std::string rel = TreeLayout::versioned_manifest(s.model, s.channel, s.platform, *it);
-      auto m = load_manifest(fs, root, rel);
-      if (!m.ok()) {
-        if (warnings) warnings->push_back(m.status().message());
+    std::vector<LoadedVersion> loaded;
+    for (uint64_t v : s.versions) {
+      LoadedVersion lv;
+      lv.v1_rel = TreeLayout::versioned_manifest(s.model, s.channel, s.platform, v);
+      lv.v2_rel = TreeLayout::versioned_manifest_v2(s.model, s.channel, s.platform, v);
+      lv.has_v2 = fs.stat(root + "/" + lv.v2_rel).ok();
+      auto version = load_version(fs, root, lv.v1_rel, lv.v2_rel);
+      if (!version.ok()) {
+        warn(version.status());
         continue;
       }
-      Totals t = totals_of(*m);
-      versions.push_back({{"version", m->version},
-                          {"published_at", m->published_at},
-                          {"expires_at", m->expires_at},
-                          {"files", m->files.size()},
-                          {"size", t.size},
-                          {"stored_size", t.stored_size},
-                          {"manifest", rel}});
+      lv.version = std::move(*version);
+      loaded.push_back(std::move(lv));
+    }
+    // Newest first; each version says what changed since the one before it.
+    Json versions = Json::array();
+    for (size_t i = loaded.size(); i-- > 0;) {
+      const LoadedVersion& lv = loaded[i];
+      const ManifestV2& m = lv.version.manifest;
+      Json changes = Json::array();
+      if (i > 0) {
+        Json d = manifest_diff(lv.v1_rel, s.model, s.channel, s.platform, loaded[i - 1].version, lv.version, nullptr);
+        // The signers are worth a line only where they change.
+        const bool same_signers = loaded[i - 1].version.signers == lv.version.signers;
+        for (auto& line : describe_stream_changes(d, DiffStyle::kText))
+          if (!same_signers || line.rfind("signed by ", 0) != 0) changes.push_back(std::move(line));
+      }
+      Json v = {{"version", m.version},
+                {"published_at", m.published_at},
+                {"expires_at", m.expires_at},
+                {"files", m.files.size()},
+                {"size", content_size(m)},
+                {"download_size", download_size(m)},
+                {"manifest", lv.v1_rel},
+                {"signers", lv.version.signers},
+                {"previous_version", i > 0 ? Json(loaded[i - 1].version.manifest.version) : Json(nullptr)},
+                {"changes", changes}};
+      if (lv.has_v2) v["manifest_v2"] = lv.v2_rel;
+      versions.push_back(std::move(v));
     }
     entry["versions"] = versions;
     if (s.has_current) {
-      std::string rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
-      auto m = load_manifest(fs, root, rel);
-      if (!m.ok()) {
-        if (warnings) warnings->push_back(m.status().message());
+      const std::string rel = TreeLayout::current_manifest(s.model, s.channel, s.platform);
+      const std::string rel2 = TreeLayout::current_manifest_v2(s.model, s.channel, s.platform);
+      auto current = load_version(fs, root, rel, rel2);
+      if (!current.ok()) {
+        warn(current.status());
       } else {
-        Json files = Json::array();
-        for (const auto& f : m->files)
-          files.push_back({{"path", f.path},
-                           {"sha256", f.sha256},
-                           {"size", f.size},
-                           {"stored_size", f.stored_size},
-                           {"encoding", f.encoding},
-                           {"url", f.url}});
-        Totals t = totals_of(*m);
-        entry["current"] = {{"version", m->version},   {"published_at", m->published_at},
-                            {"expires_at", m->expires_at}, {"size", t.size},
-                            {"stored_size", t.stored_size}, {"files", files},
-                            {"manifest", rel},             {"features", m->config.features}};
+        const ManifestV2& m = current->manifest;
+        Json c = {{"version", m.version},
+                  {"published_at", m.published_at},
+                  {"expires_at", m.expires_at},
+                  {"rollout", rollout_json(m)},
+                  {"size", content_size(m)},
+                  {"download_size", download_size(m)},
+                  {"files", files_json(m, loaded)},
+                  {"manifest", rel},
+                  {"signers", current->signers},
+                  {"config",
+                   {{"inputs", tensors_json(m.config.inputs)},
+                    {"outputs", tensors_json(m.config.outputs)},
+                    {"features", m.config.features},
+                    {"metadata", m.config.metadata}}},
+                  {"requires", requires_json(m.requirements)}};
+        if (fs.stat(root + "/" + rel2).ok()) c["manifest_v2"] = rel2;
+        entry["current"] = std::move(c);
       }
     }
     models.push_back(std::move(entry));
   }
-  return Json{{"schema", kCatalogSchema}, {"generated_at", generated_at}, {"base_url", base_url}, {"models", models}};
-}
-
-std::string render_catalog_html(const Json& catalog) {
-  const Json& models = catalog.at("models");
-  std::string current, history;
-  size_t versions_total = 0;
-  for (const auto& e : models) {
-    const std::string title = e.at("model").get<std::string>() + " / " + e.at("channel").get<std::string>() + " / " +
-                              e.at("platform").get<std::string>();
-    if (e.contains("current")) {
-      const Json& c = e.at("current");
-      std::string files;
-      for (const auto& f : c.at("files")) {
-        if (!files.empty()) files += "<br>";
-        files += "<a href=\"" + html_escape(f.at("url").get<std::string>()) + "\"><code>" +
-                 html_escape(f.at("path").get<std::string>()) + "</code></a> " +
-                 html_escape(human_size(f.at("size").get<uint64_t>())) + " (" + html_escape(f.at("encoding").get<std::string>()) +
-                 ")";
-      }
-      current += "<tr>" + td(e.at("model")) + td(e.at("channel")) + td(e.at("platform")) + "<td class=\"num\"><a href=\"" +
-                 html_escape(c.at("manifest").get<std::string>()) + "\">" + std::to_string(c.at("version").get<uint64_t>()) +
-                 "</a></td>" + td(c.at("published_at")) + td(c.at("expires_at")) + "<td>" + files + "</td>" +
-                 td(human_size(c.at("size").get<uint64_t>()), true) + td(human_size(c.at("stored_size").get<uint64_t>()), true) +
-                 "</tr>\n";
-    }
-    const Json& versions = e.at("versions");
-    versions_total += versions.size();
-    history += "<details><summary>" + html_escape(title) + ": " + std::to_string(versions.size()) +
-               " version(s)</summary>\n<table>\n<tr><th class=\"num\">version</th><th>published</th><th>expires</th>"
-               "<th class=\"num\">files</th><th class=\"num\">size</th><th class=\"num\">download</th></tr>\n";
-    for (const auto& v : versions) {
-      history += "<tr><td class=\"num\"><a href=\"" + html_escape(v.at("manifest").get<std::string>()) + "\">" +
-                 std::to_string(v.at("version").get<uint64_t>()) + "</a></td>" + td(v.at("published_at")) +
-                 td(v.at("expires_at")) + td(std::to_string(v.at("files").get<uint64_t>()), true) +
-                 td(human_size(v.at("size").get<uint64_t>()), true) + td(human_size(v.at("stored_size").get<uint64_t>()), true) +
-                 "</tr>\n";
-    }
-    history += "</table></details>\n";
-  }
-  std::string current_table =
-      current.empty() ? "<p class=\"empty\">Nothing published yet.</p>"
-                      : "<table>\n<tr><th>model</th><th>channel</th><th>platform</th><th class=\"num\">version</th>"
-                        "<th>published</th><th>expires</th><th>files</th><th class=\"num\">size</th>"
-                        "<th class=\"num\">download</th></tr>\n" +
-                            current + "</table>";
-  if (history.empty()) history = "<p class=\"empty\">No versions yet.</p>";
-  std::string summary = std::to_string(models.size()) + " model stream(s), " + std::to_string(versions_total) + " version(s)";
-  return fill_template(catalog_page_template(), {{"summary", html_escape(summary)},
-                                                 {"generated_at", html_escape(catalog.at("generated_at").get<std::string>())},
-                                                 {"current_table", current_table},
-                                                 {"history", history}});
+  return Json{{"schema", kCatalogSchema},
+              {"generated_at", generated_at},
+              {"base_url", base_url},
+              {"keys", trusted_keys_json(root, fs)},
+              {"models", models}};
 }
 
 const std::vector<std::string>& catalog_file_paths() {

@@ -211,6 +211,7 @@ Json manifest_diff(const std::string& path, const std::string& model, const std:
   if (pa != pb || (b && !pb.is_null())) d["rollout"] = {pa, pb};
   Json fba = fallback_json(x), fbb = fallback_json(y);
   if (fba != fbb || !fbb.is_null()) d["rollout_fallback"] = {fba, fbb};
+  if (d.contains("rollout_fallback") && !d.contains("rollout")) d["rollout"] = {pa, pb};
   if (b) d["expires_at"] = y.expires_at;
   d["expires"] = {a ? Json(x.expires_at) : Json(nullptr), b ? Json(y.expires_at) : Json(nullptr)};
 
@@ -403,7 +404,9 @@ std::vector<std::string> change_lines(const Words& w, const Json& m, bool with_f
   }
   if (m.contains("rollout_fallback")) {
     const Json& fb = m.at("rollout_fallback")[1];
-    if (fb.is_null()) lines.push_back("rollout fallback: none");
+    if (fb.is_null()) {
+      if (!m.at("rollout")[1].is_null()) lines.push_back("rollout fallback: none");
+    }
     else
       lines.push_back("rollout fallback: version " + fb.at("version").dump() +
                       ", for devices outside the rollout with an older model or none (sha256 " + w.hash(fb.at("sha256")) + ")");

@@ -38,7 +38,7 @@ TEST_CASE("init creates a committed tree with settings, cache headers and an emp
   CHECK(read_text(tree + "/.gitattributes").find("\n* -text\n") != std::string::npos);
 
   Json index = Json::parse(read_text(tree + "/index.json"));
-  CHECK(index["schema"] == "modelcast/index/1");
+  CHECK(index["schema"] == "modelcast/index/2");
   CHECK(index["models"].empty());
   CHECK(read_text(tree + "/index.html").find("Nothing published yet") != std::string::npos);
 

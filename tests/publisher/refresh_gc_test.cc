@@ -92,7 +92,8 @@ TEST_CASE("refresh re-signs every soon-expiring current manifest as the next ver
   // The diff a reviewer sees: only the version and the expiry moved.
   RunResult d = run_cli({"diff", f.tree, "--format", "markdown"});
   CHECK(d.out.find("version 1 → 2") != std::string::npos);
-  CHECK(d.out.find("- files unchanged: devices download only the manifest") != std::string::npos);
+  CHECK(d.out.find("- files unchanged: devices download only the manifest\n") != std::string::npos);
+  CHECK(d.out.find("- content unchanged: re-signed as a new version\n") != std::string::npos);
   CHECK(d.out.find("- expires: ") != std::string::npos);
 }
 
