@@ -13,14 +13,30 @@ MODELCAST_PACKAGES=(
   nginx-light python3 time jq
 )
 # ...and what only the tests add (scripts/test): doctest, clang for the fuzzers, the ONNX
-# test models, the schema check, the JDK of the Java binding's test, and the aarch64 cross
+# test models, the schema check, the JDK of the Java binding's test, the chromium of the
+# catalog page's browser test (tests/browser), and the aarch64 cross
 # toolchain, libraries and qemu-user of the cross-built fetcher's tests.
 MODELCAST_TEST_PACKAGES=(
   doctest-dev clang libclang-rt-14-dev libonnx-testdata python3-jsonschema
-  default-jdk-headless
+  default-jdk-headless chromium
   crossbuild-essential-arm64 qemu-user
   libssl-dev:arm64 libzstd-dev:arm64 libcurl4-openssl-dev:arm64 libflatbuffers-dev:arm64
 )
+
+# browser_test_deps: playwright-core, pinned by tests/browser/package-lock.json, into
+# tests/browser/node_modules with `npm ci` (no install scripts: no browser is downloaded;
+# the test drives Debian's chromium). Cached: skipped while the lock file is unchanged.
+browser_test_deps() {
+  local dir=$MODELCAST_ROOT/tests/browser stamp want
+  stamp=$dir/node_modules/.modelcast-lock-sha256
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    log "browser test: playwright-core already installed"
+    return 0
+  fi
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || return 1
+  echo "$want" >"$stamp"
+}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
