@@ -25,13 +25,13 @@ FORMATS = {
 
 
 # Cases main cannot pass yet: issue 18's readers (frozen GraphDef, SavedModel, Core ML)
-# and folder publishing (a SavedModel and an .mlpackage are folders) are still being
-# written. Those cases run and are expected to fail; once the missing part lands they pass,
-# pytest reports XPASS(strict) and fails the run until the format's entry is removed here.
+# are still being written. Those cases run and are expected to fail; once a reader lands
+# they pass, pytest reports XPASS(strict) and fails the run until the format's entry is
+# removed here.
 PENDING = {
-    "savedmodel": "SavedModel reader and folder publishing (issue 18) not on main yet",
+    "savedmodel": "SavedModel reader (issue 18) not on main yet",
     "graphdef": "frozen GraphDef reader (issue 18) not on main yet",
-    "mlpackage": "Core ML reader and folder publishing (issue 18) not on main yet",
+    "mlpackage": "Core ML .mlpackage reader (issue 18) not on main yet",
     "mlmodel": "Core ML reader (issue 18) not on main yet",
 }
 
