@@ -27,7 +27,6 @@ namespace modelcast {
 namespace {
 
 constexpr size_t kMaxLabelsFileBytes = 16 << 20;
-constexpr size_t kMaxLabelBytes = 1024;
 
 int fail(const Status& s) {
   std::cerr << "error: " << s.message() << "\n";
@@ -60,17 +59,7 @@ Result<std::string> read_labels_text(const std::string& path) {
 // One label per line; a trailing newline or CRLF line ends are not labels.
 Result<std::vector<std::string>> read_labels(const std::string& path) {
   MC_ASSIGN_OR_RETURN(std::string raw, read_labels_text(path));
-  std::vector<std::string> labels;
-  size_t start = 0;
-  while (start < raw.size()) {
-    size_t end = raw.find('\n', start);
-    if (end == std::string::npos) end = raw.size();
-    std::string line = raw.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels.push_back(model_text(line, kMaxLabelBytes));
-    start = end + 1;
-  }
-  while (!labels.empty() && labels.back().empty()) labels.pop_back();
+  std::vector<std::string> labels = label_lines(raw);
   if (labels.empty()) return error(StatusCode::kInvalidArgument, path + ": no labels (one per line expected)");
   if (labels.size() > kMaxLabels)
     return error(StatusCode::kInvalidArgument, path + ": more than " + std::to_string(kMaxLabels) + " labels");
@@ -95,17 +84,61 @@ Result<TensorSpec> spec_from(const TensorInfo& t, const char* kind, const std::s
   spec.name = t.name;
   spec.dtype = t.dtype;
   spec.shape = t.shape;
+  spec.labels = t.labels;
   return spec;
 }
 
-// Labels belong to the output whose last (class) dimension has as many entries.
-Status attach_labels(std::vector<TensorSpec>& outputs, std::vector<std::string> labels, const std::string& labels_file) {
+// The outputs a config describes: those named by --outputs, or else all of them, less the
+// candidates a config cannot describe (a GraphDef node whose element type is not stated).
+Result<std::vector<const TensorInfo*>> chosen_outputs(const ModelInfo& model, const ConfigInitOptions& options) {
+  std::vector<const TensorInfo*> out;
+  if (!options.outputs.empty()) {
+    for (const std::string& name : options.outputs) {
+      const TensorInfo* found = nullptr;
+      for (const auto& t : model.outputs)
+        if (t.name == name) found = &t;
+      if (found == nullptr) {
+        std::string names;
+        for (const auto& t : model.outputs) names += (names.empty() ? "\"" : ", \"") + t.name + "\"";
+        return error(StatusCode::kInvalidArgument, "--outputs: the model has no output \"" + name + "\" (its outputs: " +
+                                                       (names.empty() ? "none" : names) + ")");
+      }
+      out.push_back(found);
+    }
+    return out;
+  }
+  for (const auto& t : model.outputs) {
+    if (model.output_candidates && !is_known_dtype(t.dtype)) {
+      std::cerr << "warning: " << options.model_file << ": left out output candidate \"" << t.name
+                << "\": the graph does not state its element type\n";
+      continue;
+    }
+    out.push_back(&t);
+  }
+  if (model.output_candidates && out.size() > 1)
+    std::cerr << "warning: " << options.model_file << ": the format does not say which nodes are outputs; the "
+              << out.size() << " listed are the nodes nothing consumes: keep the ones the app reads (--outputs)\n";
+  return out;
+}
+
+// Labels belong to the output whose last (class) dimension has as many entries; failing
+// that, to the one output whose shape the model does not say (`unranked`, by index).
+Status attach_labels(std::vector<TensorSpec>& outputs, const std::vector<bool>& unranked, std::vector<std::string> labels,
+                     const std::string& labels_file) {
   const int64_t count = static_cast<int64_t>(labels.size());
-  std::vector<size_t> exact, dynamic;
+  std::vector<size_t> exact, dynamic, shapeless;
   for (size_t i = 0; i < outputs.size(); ++i) {
+    if (unranked[i]) shapeless.push_back(i);
     if (outputs[i].shape.empty()) continue;
     if (outputs[i].shape.back() == count) exact.push_back(i);
     if (outputs[i].shape.back() == -1) dynamic.push_back(i);
+  }
+  if (exact.empty() && dynamic.empty() && shapeless.size() == 1) {
+    TensorSpec& chosen = outputs[shapeless.front()];
+    std::cerr << "warning: output \"" << chosen.name << "\" has no shape in the model; attached the " << count
+              << " labels of " << labels_file << " to it, unchecked against a class dimension\n";
+    chosen.labels = std::move(labels);
+    return OkStatus();
   }
   const std::vector<size_t>& candidates = exact.empty() ? dynamic : exact;
   if (candidates.empty()) {
@@ -153,6 +186,7 @@ Json tensors_json(const std::vector<TensorInfo>& tensors) {
   for (const auto& t : tensors) {
     Json j = {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}};
     if (!t.ranked) j["ranked"] = false;
+    if (!t.labels.empty()) j["labels"] = t.labels;
     out.push_back(std::move(j));
   }
   return out;
@@ -160,9 +194,12 @@ Json tensors_json(const std::vector<TensorInfo>& tensors) {
 
 void print_tensors(const char* title, const std::vector<TensorInfo>& tensors) {
   std::cout << "  " << title << ":" << (tensors.empty() ? " none" : "") << "\n";
-  for (const auto& t : tensors)
-    std::cout << "    " << t.name << "  " << t.dtype << "  " << (t.ranked ? shape_text(t.shape) : std::string("(any rank)"))
-              << "\n";
+  for (const auto& t : tensors) {
+    std::cout << "    " << t.name << "  " << (t.dtype.empty() ? std::string("(type not stated)") : t.dtype) << "  "
+              << (t.ranked ? shape_text(t.shape) : std::string("(any rank)"));
+    if (!t.labels.empty()) std::cout << "  " << t.labels.size() << " labels";
+    std::cout << "\n";
+  }
 }
 
 }  // namespace
@@ -174,9 +211,12 @@ Result<Json> config_init_json(const ConfigInitOptions& options) {
     MC_ASSIGN_OR_RETURN(TensorSpec s, spec_from(t, "input", options.model_file));
     config.inputs.push_back(std::move(s));
   }
-  for (const auto& t : model.outputs) {
-    MC_ASSIGN_OR_RETURN(TensorSpec s, spec_from(t, "output", options.model_file));
+  MC_ASSIGN_OR_RETURN(std::vector<const TensorInfo*> outputs, chosen_outputs(model, options));
+  std::vector<bool> unranked;
+  for (const TensorInfo* t : outputs) {
+    MC_ASSIGN_OR_RETURN(TensorSpec s, spec_from(*t, "output", options.model_file));
     config.outputs.push_back(std::move(s));
+    unranked.push_back(!t->ranked);
   }
   if (model.format == "opaque") {
     std::cerr << "warning: " << options.model_file << ": " << model.note
@@ -191,7 +231,7 @@ Result<Json> config_init_json(const ConfigInitOptions& options) {
                                                      ": cannot attach labels to an opaque model; describe its outputs "
                                                      "in the config and add the labels there");
     }
-    MC_RETURN_IF_ERROR(attach_labels(config.outputs, std::move(labels), options.labels_file));
+    MC_RETURN_IF_ERROR(attach_labels(config.outputs, unranked, std::move(labels), options.labels_file));
   }
   MC_ASSIGN_OR_RETURN(config.features, parse_features(options.features));
   config.metadata = model.metadata;
@@ -208,7 +248,7 @@ Result<Json> config_init_json(const ConfigInitOptions& options) {
 
 int run_config_init(const ConfigInitOptions& options) {
   if (options.model_file.empty()) {
-    std::cerr << "error: config init: MODEL_FILE is required\n";
+    std::cerr << "error: config init: MODEL (a file or model folder) is required\n";
     return 2;
   }
   Result<Json> config = config_init_json(options);
@@ -224,6 +264,8 @@ Json inspect_to_json(const std::string& model_file, const ModelInfo& model) {
               {"outputs", tensors_json(model.outputs)},
               {"metadata", model.metadata}};
   if (!model.note.empty()) out["note"] = model.note;
+  if (model.output_candidates) out["output_candidates"] = true;
+  if (!model.minimum_os.empty()) out["minimum_os"] = model.minimum_os;
   return out;
 }
 

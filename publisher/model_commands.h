@@ -13,9 +13,12 @@
 namespace modelcast {
 
 struct ConfigInitOptions {
-  std::string model_file;
+  std::string model_file;             // a model file, or a model folder (SavedModel, .mlpackage)
   std::string labels_file;            // optional: one label per line
   std::vector<std::string> features;  // optional
+  // Optional: the model outputs to keep, by name (a GraphDef's outputs are only
+  // candidates); every name must be one of the model's.
+  std::vector<std::string> outputs;
 };
 int run_config_init(const ConfigInitOptions& options);
 

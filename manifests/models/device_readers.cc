@@ -11,10 +11,18 @@
 namespace modelcast {
 
 extern const ModelReader kTfliteReader;
+extern const ModelReader kGraphdefReader;
+extern const ModelReader kSavedmodelReader;
+extern const ModelReader kMlmodelReader;
+extern const ModelReader kMlpackageReader;
 
 const ModelReaders& device_model_readers() {
   static const ModelReaders kReaders = {
       &kTfliteReader,
+      &kGraphdefReader,
+      &kSavedmodelReader,
+      &kMlmodelReader,
+      &kMlpackageReader,
   };
   return kReaders;
 }

@@ -1,5 +1,6 @@
-# The model readers a device can afford (no protobuf), added to modelcast_format, which the
-# fetcher links: the reader table (device_readers.cc), the TFLite FlatBuffer reader and the
+# The model readers a device can afford (no libprotobuf), added to modelcast_format, which
+# the fetcher links: the reader table (device_readers.cc), the TFLite FlatBuffer reader,
+# the wire-format readers of TensorFlow GraphDef/SavedModel and Core ML, and the
 # config-fits-model check. Included by manifests/CMakeLists.txt, so nothing here may pull
 # in ONNX, protobuf or libgit2.
 
@@ -25,6 +26,11 @@ add_custom_target(modelcast_tflite_schema DEPENDS ${MODELCAST_TFLITE_HEADER})
 target_sources(modelcast_format PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/device_readers.cc
   ${CMAKE_CURRENT_LIST_DIR}/tflite_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/tensorflow_types.cc
+  ${CMAKE_CURRENT_LIST_DIR}/graphdef_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/savedmodel_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mlmodel_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mlpackage_reader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_info.cc
   ${MODELCAST_TFLITE_HEADER})
 # model_readers.h is for this build's own code (fetcher, publisher), not an installed header.

@@ -6,7 +6,7 @@
 
 #include "model_inspect.h"
 
-#include <sys/stat.h>
+#include "modelcast/file_system.h"
 
 namespace modelcast {
 
@@ -23,8 +23,7 @@ ModelInfo opaque(const std::string& note) {
 const char* known_opaque(const std::string& head, const std::string& ext) {
   if (head.compare(0, 4, std::string("PK\x03\x04", 4)) == 0)
     return "not inspected: zip archives (a zipped .mlpackage, a TF SavedModel) are carried as opaque files";
-  if (ext == "mlmodel" || ext == "mlpackage") return "not inspected: Core ML models are carried as opaque files";
-  if (ext == "pb") return "not inspected: TensorFlow GraphDef/SavedModel files are carried as opaque files";
+  if (ext == "pb") return "not inspected: not a frozen TensorFlow GraphDef (nor a SavedModel's saved_model.pb); carried as an opaque file";
   if (ext == "txt" || ext == "json" || ext == "csv" || ext == "vocab" || ext == "labels")
     return "not inspected: labels, vocabularies and other text files are carried as opaque files";
   return nullptr;
@@ -32,11 +31,18 @@ const char* known_opaque(const std::string& head, const std::string& ext) {
 
 }  // namespace
 
+// A folder is a model when a folder reader claims it (a SavedModel, a .mlpackage).
+Result<ModelInfo> inspect_model_folder(const std::string& path) {
+  const SniffInput in{std::string_view(), path, path, true};
+  if (const ModelReader* r = claiming_reader(publisher_model_readers(), in)) return r->read_info(path);
+  return error(StatusCode::kInvalidArgument, path +
+                                                 ": is a folder but not a model folder (a TensorFlow SavedModel has "
+                                                 "saved_model.pb, a Core ML package Manifest.json)");
+}
+
 Result<ModelInfo> inspect_model_file(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return error(StatusCode::kInvalidArgument,
-                 path + ": is a folder; models are published as files (zip a .mlpackage or SavedModel first)");
+  Result<FileInfo> st = posix_file_system()->stat(path);
+  if (st.ok() && st->type == FileType::kDirectory) return inspect_model_folder(path);
   MC_ASSIGN_OR_RETURN(std::string head, read_model_head(path));
   const SniffInput in{head, path, path, false};
   const ModelReaders& readers = publisher_model_readers();
@@ -47,10 +53,12 @@ Result<ModelInfo> inspect_model_file(const std::string& path) {
     Result<ModelInfo> info = r->read_info(path);
     if (info.ok()) return info;
   }
-  return opaque("not inspected: not a TFLite or ONNX model; carried as an opaque file");
+  return opaque("not inspected: not a model any reader knows (TFLite, ONNX, TensorFlow, Core ML); carried as an opaque file");
 }
 
 Result<std::vector<TensorExtent>> read_tensor_extents(const std::string& path) {
+  Result<FileInfo> st = posix_file_system()->stat(path);
+  if (st.ok() && st->type == FileType::kDirectory) return std::vector<TensorExtent>();
   MC_ASSIGN_OR_RETURN(std::string head, read_model_head(path));
   const SniffInput in{head, path, path, false};
   const ModelReaders& readers = publisher_model_readers();

@@ -15,9 +15,11 @@ namespace modelcast {
 // The device readers plus the ones that need libprotobuf (ONNX).
 const ModelReaders& publisher_model_readers();
 
-// Dispatches on content (TFLite identifier, ONNX protobuf) and extension. Unknown formats
-// (.mlmodel, .pb, labels...) return format "opaque" with a note, never an error; a file
-// that claims a known format but is malformed or truncated returns kCorruption.
+// Dispatches on content (TFLite identifier, ONNX protobuf) and extension through the
+// table. `path` may be a model folder (a SavedModel, a .mlpackage); any other folder is
+// kInvalidArgument. Files no reader claims (labels, weights, archives) return format
+// "opaque" with a note, never an error; a file that claims a known format but is malformed
+// or truncated returns kCorruption.
 Result<ModelInfo> inspect_model_file(const std::string& path);
 
 // ONNX only; kCorruption on anything that does not parse.

@@ -1,7 +1,7 @@
 // A file memory-mapped whole, unmapped on destruction: the base and output of a zstd-patch
-// delta (zstd needs them as plain memory). Mapped pages are page cache, not heap; release()
-// drops a range from the process's resident set (the data stays in the file). Private to
-// manifests/src.
+// delta (zstd needs them as plain memory), and the protobuf model files of manifests/models.
+// Mapped pages are page cache, not heap; release() drops a range from the process's
+// resident set (the data stays in the file). Private to modelcast_format.
 #pragma once
 
 #include <fcntl.h>

@@ -84,7 +84,7 @@ struct Cli {
   GcOptions gco;
   bool gc_json = false, gc_no_wait = false;
   ConfigInitOptions cfg;
-  std::string cfg_features;
+  std::string cfg_features, cfg_outputs;
   std::string inspect_file;
   bool inspect_json = false;
 
@@ -163,11 +163,14 @@ struct Cli {
     CLI::App* config_cmd = app.add_subcommand("config", "Model configuration helpers");
     config_cmd->require_subcommand(1);
     config_init_cmd = config_cmd->add_subcommand("init", "Print a config skeleton read from MODEL_FILE");
-    config_init_cmd->add_option("MODEL_FILE", cfg.model_file, "Model file (.tflite, .onnx)")->required();
+    config_init_cmd->add_option("MODEL_FILE", cfg.model_file,
+                                "Model file (.tflite, .onnx, frozen .pb, .mlmodel) or folder (SavedModel, .mlpackage)")
+        ->required();
     config_init_cmd->add_option("--labels", cfg.labels_file, "Labels file, one per line");
     config_init_cmd->add_option("--features", cfg_features, "Features the app extracts (comma-separated)");
+    config_init_cmd->add_option("--outputs", cfg_outputs, "Model outputs to keep (comma-separated; a GraphDef's are guesses)");
     inspect_cmd = app.add_subcommand("inspect", "Show the inputs and outputs a model file declares");
-    inspect_cmd->add_option("MODEL_FILE", inspect_file, "Model file")->required();
+    inspect_cmd->add_option("MODEL_FILE", inspect_file, "Model file or model folder (SavedModel, .mlpackage)")->required();
     inspect_cmd->add_flag("--json", inspect_json, "Print the result as one JSON object");
   }
 
@@ -387,6 +390,7 @@ struct Cli {
     if (int rc = ops.run(); rc >= 0) return rc;
     if (config_init_cmd->parsed()) {
       if (!cfg_features.empty()) cfg.features = split_list(cfg_features);
+      if (!cfg_outputs.empty()) cfg.outputs = split_list(cfg_outputs);
       return run_config_init(cfg);
     }
     if (inspect_cmd->parsed()) return run_inspect(inspect_file, inspect_json);

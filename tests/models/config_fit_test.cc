@@ -295,12 +295,12 @@ TEST_CASE("config init refuses what a config cannot describe, and the commands m
     REQUIRE_FALSE(j.ok());
     CHECK(j.status().message().find("element type \"sequence(") != std::string::npos);
   }
-  write_all((dir / "model.mlmodel"), "not inspected");
+  write_all((dir / "weights.bin"), "not inspected");
   ConfigInitOptions opaque;
-  opaque.model_file = (dir / "model.mlmodel");
+  opaque.model_file = (dir / "weights.bin");
   Captured skeleton = capture(dir, [&] { return run_config_init(opaque); });
   CHECK(skeleton.code == 0);
-  CHECK(skeleton.err.find("Core ML") != std::string::npos);
+  CHECK(skeleton.err.find("not a model any reader knows") != std::string::npos);
   Result<Json> printed = parse_json_strict(skeleton.out, kMaxConfigBytes, "stdout");
   REQUIRE(printed.ok());
   CHECK(config_of(*printed).inputs.empty());
@@ -319,7 +319,7 @@ TEST_CASE("config init refuses what a config cannot describe, and the commands m
   Captured usage = capture(dir, [&] { return run_config_init(ConfigInitOptions{}); });
   CHECK(usage.code == 2);
 
-  Captured human = capture(dir, [&] { return run_inspect((dir / "model.mlmodel"), false); });
+  Captured human = capture(dir, [&] { return run_inspect((dir / "weights.bin"), false); });
   CHECK(human.code == 0);
   CHECK(human.out.find(": opaque\n") != std::string::npos);
 }

@@ -227,11 +227,10 @@ TEST_CASE("inspect_model_file: a damaged .onnx or .tflite is corruption naming t
   CHECK(renamed->format == "onnx");
 
   write_all((dir / "labels.txt"), "cat\ndog\n");
-  write_all((dir / "model.mlmodel"), std::string("\x08\x04\x12\x00", 4));
   write_all((dir / "graph.pb"), std::string("\x0a\x02\x08\x01", 4));
   write_all((dir / "model.mlpackage.zip"), std::string("PK\x03\x04rest", 8));
   write_all((dir / "unknown.dat"), std::string("\x08\x01garbage", 9));
-  for (const char* name : {"labels.txt", "model.mlmodel", "graph.pb", "model.mlpackage.zip", "unknown.dat"}) {
+  for (const char* name : {"labels.txt", "graph.pb", "model.mlpackage.zip", "unknown.dat"}) {
     INFO(name);
     Result<ModelInfo> r = inspect_model_file(dir / name);
     REQUIRE_MESSAGE(r.ok(), r.status().message());
@@ -249,11 +248,12 @@ TEST_CASE("inspect_model_file: a damaged .onnx or .tflite is corruption naming t
   REQUIRE_FALSE(fake.ok());
   CHECK(fake.status().code() == StatusCode::kCorruption);
 
-  std::filesystem::create_directory((dir / "model.mlpackage"));
-  Result<ModelInfo> folder = inspect_model_file((dir / "model.mlpackage"));
+  // A folder is a model only when a folder reader claims it (SavedModel, .mlpackage).
+  std::filesystem::create_directory((dir / "models"));
+  Result<ModelInfo> folder = inspect_model_file((dir / "models"));
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == StatusCode::kInvalidArgument);
-  CHECK(folder.status().message().find("zip") != std::string::npos);
+  CHECK(folder.status().message().find("not a model folder") != std::string::npos);
 }
 
 TEST_CASE("a hand-built ONNX model: initializers are not inputs, symbolic dims are -1, metadata is reported") {

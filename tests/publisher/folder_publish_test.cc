@@ -24,8 +24,20 @@ const std::string kTestData = MODELCAST_SOURCE_DIR "/../shared/testdata";
 const std::string kMnist = kTestData + "/coreml/mnist.mlpackage";
 const std::string kSavedModel = kTestData + "/tf-savedmodel/times_three_float";
 
-std::vector<std::string> publish_args(const Fixture& f, const std::string& model, std::vector<std::string> files) {
-  std::vector<std::string> args = {"publish", f.tree, "--model", model, "--platform", "ios", "--config", f.config,
+// publish checks the config against the model it ships (inspect reads a SavedModel's
+// signature and a Core ML package's description), so each test publishes with the config
+// `config init` writes for its model folder.
+std::string config_for(const std::string& dir, const std::string& model_folder) {
+  RunResult init = run_cli({"config", "init", model_folder});
+  REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+  const std::string path = dir + "/config-" + std::to_string(std::hash<std::string>()(model_folder)) + ".json";
+  write_text(path, init.out);
+  return path;
+}
+
+std::vector<std::string> publish_args(const Fixture& f, const std::string& config, const std::string& model,
+                                      std::vector<std::string> files) {
+  std::vector<std::string> args = {"publish", f.tree, "--model", model, "--platform", "ios", "--config", config,
                                    "--key",   f.key,  "--json",  "--quiet"};
   args.insert(args.end(), files.begin(), files.end());
   return args;
@@ -51,7 +63,7 @@ TEST_CASE("a folder is published as every file under it, at its path under the f
   TempDir dir;
   Fixture f = make_fixture(dir);
   write_text(dir / "labels.txt", "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n");
-  RunResult r = run_cli(publish_args(f, "mnist", {kMnist, dir / "labels.txt"}));
+  RunResult r = run_cli(publish_args(f, config_for(dir.path(), kMnist), "mnist", {kMnist, dir / "labels.txt"}));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   Json out = parse_stdout_json(r);
   CHECK(out["version"] == 1);
@@ -87,7 +99,8 @@ TEST_CASE("a changed file of a folder is the only new blob; diff and gc name nes
   TempDir dir;
   Fixture f = make_fixture(dir);
   const std::string model = copy_folder(kSavedModel, dir / "times_three_float");
-  RunResult r1 = run_cli(publish_args(f, "times3", {model}));
+  const std::string config = config_for(dir.path(), model);
+  RunResult r1 = run_cli(publish_args(f, config, "times3", {model}));
   REQUIRE_MESSAGE(r1.exit_code == 0, r1.err);
   std::map<std::string, FileEntry> v1 = files_by_path(f.tree + "/manifests/times3/stable/ios.json");
   CHECK(v1.size() == 3);
@@ -95,13 +108,13 @@ TEST_CASE("a changed file of a folder is the only new blob; diff and gc name nes
   REQUIRE(v1.count("times_three_float/saved_model.pb"));
 
   // The same folder again is the same version.
-  RunResult same = run_cli(publish_args(f, "times3", {model}));
+  RunResult same = run_cli(publish_args(f, config, "times3", {model}));
   REQUIRE_MESSAGE(same.exit_code == 0, same.err);
   CHECK(parse_stdout_json(same)["status"] == "unchanged");
 
   // New weights: one new blob, the other two files shared with version 1.
   write_random(model + "/variables/variables.data-00000-of-00001", 96, 42);
-  RunResult r2 = run_cli(publish_args(f, "times3", {model}));
+  RunResult r2 = run_cli(publish_args(f, config, "times3", {model}));
   REQUIRE_MESSAGE(r2.exit_code == 0, r2.err);
   Json out2 = parse_stdout_json(r2);
   CHECK(out2["version"] == 2);
@@ -139,15 +152,19 @@ TEST_CASE("folders keep working beside files, PATH=DIR and --path-prefix") {
   TempDir dir;
   Fixture f = make_fixture(dir);
   write_text(dir / "labels.txt", "a\nb\n");
-  std::vector<std::string> args =
-      publish_args(f, "mixed", {"tf/model=" + kSavedModel, kMnist + "/", dir / "labels.txt", "notes/en.txt=" + (dir / "labels.txt")});
+  // One model per version (the config describes it); the other folder is plain files.
+  sh("mkdir -p " + quote(dir / "docs.bundle/en") + " && cd " + quote(dir / "docs.bundle") +
+     " && echo a > a.txt && echo b > b.txt && echo c > en/c.txt && echo d > en/d.txt");
+  std::vector<std::string> args = publish_args(
+      f, config_for(dir.path(), kSavedModel), "mixed",
+      {"tf/model=" + kSavedModel, (dir / "docs.bundle") + "/", dir / "labels.txt", "notes/en.txt=" + (dir / "labels.txt")});
   args.insert(args.end(), {"--path-prefix", "assets"});
   RunResult r = run_cli(args);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   std::map<std::string, FileEntry> files = files_by_path(f.tree + "/manifests/mixed/stable/ios.json");
   CHECK(files.size() == 9);
   CHECK(files.count("tf/model/variables/variables.index"));
-  CHECK(files.count("assets/mnist.mlpackage/Manifest.json"));
+  CHECK(files.count("assets/docs.bundle/en/c.txt"));
   CHECK(files.count("assets/labels.txt"));
   CHECK(files.count("notes/en.txt"));
 }
@@ -157,7 +174,7 @@ TEST_CASE("publish refuses links, special files, escaping and colliding paths in
   Fixture f = make_fixture(dir);
   const std::string head = read_commit(f.tree, "HEAD").id;
   auto refused = [&](const std::vector<std::string>& files, const std::string& needle) {
-    RunResult r = run_cli(publish_args(f, "bad", files));
+    RunResult r = run_cli(publish_args(f, f.config, "bad", files));
     CHECK(r.exit_code == 2);
     CHECK_MESSAGE(r.err.rfind("error: ", 0) == 0, r.err);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);

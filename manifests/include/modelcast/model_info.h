@@ -2,11 +2,12 @@
 //
 // The model file is the source of truth for tensor names, element types and shapes:
 // the publisher refuses a config that does not fit, and the device checks again before
-// a new version becomes current. read_tflite_file is small enough for a device build;
-// ONNX reading lives on the publisher side (publisher/model_inspect.h).
+// a new version becomes current. The readers are a table (manifests/models/README.md):
+// the TFLite functions below are the device's, as model_readers.h lists them.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,12 +22,21 @@ struct TensorInfo {
   std::string dtype;           // same spelling as TensorSpec::dtype
   std::vector<int64_t> shape;  // -1 for dynamic dimensions
   bool ranked = true;          // false when the model leaves even the rank open (shape empty)
+  // Class labels the model itself carries for this output (a Core ML classifier, a
+  // SavedModel's label asset), in class order; empty when it carries none.
+  std::vector<std::string> labels;
 };
 
 struct ModelInfo {
-  std::string format;  // "tflite", "onnx" or "opaque"
+  std::string format;  // a reader's format ("tflite", "onnx", "graphdef", "savedmodel", "mlmodel", "mlpackage") or "opaque"
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
+  // True when the format does not say which tensors are outputs and `outputs` are guesses
+  // (a GraphDef's nodes no other node consumes): a config keeps the ones the app reads.
+  bool output_candidates = false;
+  // The oldest OS release per platform that can run the model ("ios" -> "13.0" for a Core
+  // ML specification version 4); empty when the format says nothing about it.
+  std::map<std::string, std::string> minimum_os;
   Json metadata = Json::object();  // producer, opset, description, TFLite metadata names...
   std::string note;                // e.g. "not inspected: Core ML models are carried as opaque files"
 };
@@ -56,13 +66,18 @@ Result<std::vector<TensorExtent>> read_tflite_tensor_extents(const std::string& 
 bool looks_like_tflite(const std::string& path);
 
 // kConfigMismatch naming the tensor and both values when `config` does not fit `model`:
-// every configured input/output exists with the same dtype and a compatible shape
-// (-1 matches anything), and a labelled output's class dimension equals the label count.
+// every configured input/output exists with the same dtype (unless the model does not say
+// it: dtype "") and a compatible shape (-1 matches anything), a labelled output's class
+// dimension equals the label count, and labels the model carries are the config's.
 Status check_config_fits(const ModelConfig& config, const ModelInfo& model, const std::string& model_file);
 
 // Text taken from a model file (tensor names, descriptions) made safe to put in JSON:
 // invalid UTF-8 becomes U+FFFD and the result is cut at max_bytes on a character
 // boundary. Model files are untrusted; nlohmann's strict dump would throw on bad UTF-8.
 std::string model_text(std::string_view raw, size_t max_bytes);
+
+// The labels of a labels file: one per line, CRLF or LF, each made safe by model_text
+// (at most 1024 bytes); the empty lines at the end are not labels.
+std::vector<std::string> label_lines(std::string_view raw);
 
 }  // namespace modelcast

@@ -24,16 +24,10 @@ FORMATS = {
 }
 
 
-# Cases main cannot pass yet: issue 18's readers (frozen GraphDef, SavedModel, Core ML)
-# are still being written. Those cases run and are expected to fail; once a reader lands
-# they pass, pytest reports XPASS(strict) and fails the run until the format's entry is
-# removed here.
-PENDING = {
-    "savedmodel": "SavedModel reader (issue 18) not on main yet",
-    "graphdef": "frozen GraphDef reader (issue 18) not on main yet",
-    "mlpackage": "Core ML .mlpackage reader (issue 18) not on main yet",
-    "mlmodel": "Core ML reader (issue 18) not on main yet",
-}
+# Cases main cannot pass yet, by format (none today: issue 18's readers have landed).
+# Cases listed here run and are expected to fail; once the missing part lands they pass,
+# pytest reports XPASS(strict) and fails the run until the format's entry is removed here.
+PENDING = {}
 
 
 def pytest_collection_modifyitems(items):

@@ -48,6 +48,29 @@ const ModelReaders& device_model_readers();
 // The first reader of `readers` that answers kYes, or nullptr.
 const ModelReader* claiming_reader(const ModelReaders& readers, const SniffInput& in);
 
+// Each reader's own entry points, for tests and fuzzing. `what` names the bytes in errors.
+// TensorFlow frozen GraphDef (graphdef_reader.cc).
+Result<ModelInfo> read_graphdef_file(const std::string& path);
+Result<ModelInfo> read_graphdef_buffer(std::string_view bytes, const std::string& what);
+// TensorFlow SavedModel (savedmodel_reader.cc): `path` is the folder or its saved_model.pb;
+// the buffer is a saved_model.pb (no assets, so no labels from them).
+Result<ModelInfo> read_savedmodel(const std::string& path);
+Result<ModelInfo> read_savedmodel_buffer(std::string_view bytes, const std::string& what);
+// Core ML .mlmodel (mlmodel_reader.cc).
+Result<ModelInfo> read_mlmodel_file(const std::string& path);
+Result<ModelInfo> read_mlmodel_buffer(std::string_view bytes, const std::string& what);
+// Core ML .mlpackage folder (mlpackage_reader.cc): Manifest.json gives the items (paths
+// relative to Data/), the overlays are applied over the root model's own descriptions.
+struct MlpackageLayout {
+  std::string root_model;            // the item rootModelIdentifier names
+  std::string feature_descriptions;  // "" when the package has no such overlay
+  std::string metadata;
+};
+Result<ModelInfo> read_mlpackage(const std::string& path);
+Result<MlpackageLayout> read_mlpackage_manifest(std::string_view manifest_json, const std::string& what);
+Status apply_mlpackage_overlays(std::string_view feature_descriptions_json, std::string_view metadata_json,
+                                ModelInfo& info, const std::string& what);
+
 // Up to kModelHeadBytes from the start of a regular file (a FIFO would block the caller).
 Result<std::string> read_model_head(const std::string& path);
 

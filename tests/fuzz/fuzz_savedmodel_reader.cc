@@ -1,0 +1,16 @@
+// Fuzz target: read_savedmodel_buffer, the TensorFlow SavedModel reader (saved_model.pb:
+// meta graphs, tags, signatures, TensorInfo), a bounded protobuf wire walk.
+//
+// What it proves, for any bytes: kCorruption or a ModelInfo, never a read outside the
+// buffer, a crash, a loop or an abort (ASan + UBSan); what it returns is safe to print;
+// and a config describing exactly what it read fits it.
+#include <cstdint>
+#include <string_view>
+
+#include "fuzz_model_checks.h"
+#include "modelcast/model_readers.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  return modelcast::check_reader_result(modelcast::read_savedmodel_buffer(bytes, "saved_model.pb"), "saved_model.pb");
+}
