@@ -24,21 +24,6 @@ FORMATS = {
 }
 
 
-# Cases main cannot pass yet, by format (none today: issue 18's readers have landed).
-# Cases listed here run and are expected to fail; once the missing part lands they pass,
-# pytest reports XPASS(strict) and fails the run until the format's entry is removed here.
-PENDING = {}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        fmt = getattr(item, "callspec", None) and item.callspec.params.get("fmt")
-        pending = "graphdef" if fmt == "graphdef_shapes" else fmt
-        if pending in PENDING:
-            reason = f"{PENDING[pending]}; remove '{pending}' from PENDING in conftest.py"
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def required_env(name, how):
     value = os.environ.get(name)
     if not value:
