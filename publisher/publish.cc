@@ -68,14 +68,32 @@ std::string commit_title(const ManifestV2& next, const ManifestV2* previous) {
 }
 
 // The model file is the source of truth: a config naming tensors it does not have would
-// make every device fall back, so it is refused here, before anything is written.
-Status check_models_fit(const ModelConfig& config, const std::vector<SourceFile>& files) {
+// make every device fall back, so it is refused here, before anything is written. Returns
+// the newest minimum iOS the files state (a Core ML specificationVersion), or "".
+Result<std::string> check_models_fit(const ModelConfig& config, const std::vector<SourceFile>& files) {
+  std::string minimum_ios;
   for (const auto& f : files) {
     MC_ASSIGN_OR_RETURN(ModelInfo info, inspect_model_file(f.source));
     if (info.format == "opaque") continue;
     MC_RETURN_IF_ERROR(check_config_fits(config, info, f.source));
+    auto ios = info.minimum_os.find("ios");
+    if (ios != info.minimum_os.end() && (minimum_ios.empty() || compare_app_versions(ios->second, minimum_ios) > 0))
+      minimum_ios = ios->second;
   }
-  return OkStatus();
+  return minimum_ios;
+}
+
+// An iOS stream ("ios", "ios-arm64") requires what its Core ML files need: --min-os when
+// given (refused when older than the files), else the files' own minimum. Other platforms
+// keep --min-os as given: a Core ML minimum is an iOS version, not theirs.
+Result<std::string> stream_minimum_os(const PublishOptions& o, const std::string& files_minimum_ios) {
+  if (files_minimum_ios.empty() || o.platform.rfind("ios", 0) != 0) return o.min_os_version;
+  if (o.min_os_version.empty()) return files_minimum_ios;
+  if (compare_app_versions(o.min_os_version, files_minimum_ios) < 0)
+    return error(StatusCode::kConfigMismatch, "--min-os " + o.min_os_version + ": the Core ML model needs iOS " +
+                                                  files_minimum_ios + " (its specificationVersion); give --min-os " +
+                                                  files_minimum_ios + " or leave it out");
+  return o.min_os_version;
 }
 
 }  // namespace
@@ -249,7 +267,8 @@ Result<PublishResult> publish(const PublishOptions& o) {
 
   MC_RETURN_IF_ERROR(check_manifest_signers(tree, keys, untrusted));
   MC_ASSIGN_OR_RETURN(ModelConfig config, load_config(fs, o.config_path));
-  MC_RETURN_IF_ERROR(check_models_fit(config, sources));
+  MC_ASSIGN_OR_RETURN(std::string files_minimum_ios, check_models_fit(config, sources));
+  MC_ASSIGN_OR_RETURN(std::string min_os_version, stream_minimum_os(o, files_minimum_ios));
   MC_ASSIGN_OR_RETURN(StreamState stream, read_stream_state(tree, o.model, channel, o.platform));
 
   PublishResult result;
@@ -264,6 +283,7 @@ Result<PublishResult> publish(const PublishOptions& o) {
   }
 
   Manifest next = draft_manifest(o, channel, config);
+  next.requirements.min_os_version = min_os_version;
   BlobStore store(tree.root(), locked.tmp_dir(), fs);
   const uint64_t max_file_bytes = tree.settings().max_file_bytes;
   MC_RETURN_IF_ERROR(store_files(store, sources, o.show_progress, max_file_bytes, &next, &result));

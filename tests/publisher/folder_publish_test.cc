@@ -214,3 +214,37 @@ TEST_CASE("publish refuses links, special files, escaping and colliding paths in
 
   CHECK(read_commit(f.tree, "HEAD").id == head);
 }
+
+TEST_CASE("an iOS stream requires the minimum iOS its Core ML model states; an older --min-os is refused") {
+  TempDir dir;
+  Fixture f = make_fixture(dir);
+  const std::string config = config_for(dir.path(), kMnist);
+  auto min_os_of = [&](const std::string& platform) {
+    auto sm = parse_signed_manifest_v2(read_text(f.tree + "/v2/manifests/mnist/stable/" + platform + ".json"));
+    REQUIRE_MESSAGE(sm.ok(), sm.status().message());
+    return sm->manifest.requirements.min_os_version;
+  };
+  // Apple's MNIST is specificationVersion 1: iOS 11.
+  RunResult ios = run_cli(publish_args(f, config, "mnist", {kMnist}));
+  REQUIRE_MESSAGE(ios.exit_code == 0, ios.err);
+  CHECK(min_os_of("ios") == "11.0");
+
+  std::vector<std::string> older = publish_args(f, config, "mnist", {kMnist});
+  older.insert(older.end() - 1, {"--min-os", "10.3"});
+  RunResult refused = run_cli(older);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("--min-os 10.3: the Core ML model needs iOS 11.0") != std::string::npos);
+
+  std::vector<std::string> newer = publish_args(f, config, "mnist", {kMnist});
+  newer.insert(newer.end() - 1, {"--min-os", "17.0"});
+  RunResult raised = run_cli(newer);
+  REQUIRE_MESSAGE(raised.exit_code == 0, raised.err);
+  CHECK(min_os_of("ios") == "17.0");
+
+  // Another platform's OS version is not iOS's: nothing is required unless --min-os says so.
+  std::vector<std::string> mac = publish_args(f, config, "mnist", {kMnist});
+  std::replace(mac.begin(), mac.end(), std::string("ios"), std::string("macos"));
+  RunResult macos = run_cli(mac);
+  REQUIRE_MESSAGE(macos.exit_code == 0, macos.err);
+  CHECK(min_os_of("macos").empty());
+}
