@@ -17,9 +17,15 @@ const std::string kTestData = MODELCAST_SOURCE_DIR "/../shared/testdata";
 const std::string kMnist = kTestData + "/coreml/mnist.mlpackage";
 const std::string kSavedModel = kTestData + "/tf-savedmodel/times_three_float";
 
+// Publish checks the config against the model (and the device checks again): each model
+// folder ships with the config `config init` reads from it.
 CommandResult publish(FleetEnv& env, const std::string& model, const std::vector<std::string>& files) {
+  CommandResult init = FleetEnv::cli({"config", "init", files.front()});
+  REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+  const std::string config = env.work / ("config-" + model + ".json");
+  write_all(config, init.out);
   std::vector<std::string> args = {"publish", env.tree, "--model", model, "--platform", "android-arm64", "--config",
-                                   env.work / "config.json", "--key", env.key, "--quiet", "--json"};
+                                   config, "--key", env.key, "--quiet", "--json"};
   args.insert(args.end(), files.begin(), files.end());
   return FleetEnv::cli(args);
 }
