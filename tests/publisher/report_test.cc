@@ -90,6 +90,12 @@ TEST_CASE("report reads a 300 MiB line in bounded memory, skipping and counting 
   CHECK(out["malformed"] == 1);
   CHECK(out["skipped"] == 2);
   CHECK(out["streams"][0]["devices"] == 2);
-  // The line is never held: well under its 300 MiB (it took twice that before).
+  // The line is never held: well under its 300 MiB (it took twice that before). Under
+  // AddressSanitizer the CLI's RSS is mostly shadow memory and quarantine, so the bound
+  // is checked in the plain build only (as the soak test's is).
+#if !defined(__SANITIZE_ADDRESS__)
   CHECK_MESSAGE(r.max_rss_kb < 64 * 1024, r.max_rss_kb << " KiB");
+#else
+  CHECK_MESSAGE(r.max_rss_kb < 300 * 1024, r.max_rss_kb << " KiB");  // still never the line itself
+#endif
 }
